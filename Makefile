@@ -1,0 +1,46 @@
+# The pain-clinic patient assistant. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+export RASA_TELEMETRY_ENABLED := false
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: help install spacy train run shell test test-unit test-rasa test-e2e validate lint clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+install: ## Find Python 3.8-3.10, build .venv and install the pinned requirements
+	@bash scripts/setup.sh
+
+spacy: install ## Build the project's spaCy pipeline from the knowledge file
+	@$(PY) -m bot.nlp.spacy_pipeline build/spacy_pipeline
+
+train: install ## Build the spaCy pipeline and train, only if their inputs changed (FORCE=1 always)
+	@bash scripts/train.sh
+
+run: train ## Start the action server and Rasa server (REST + socket.io on :5005)
+	@bash scripts/run.sh
+
+shell: train ## Talk to the full bot in the terminal
+	@bash scripts/run.sh shell
+
+validate: install ## rasa data validate --fail-on-warnings
+	@$(VENV)/bin/rasa data validate --fail-on-warnings
+
+test: train ## Run every test: unit, data validation, conversation tests, NLU hold-out, end-to-end
+	@$(PY) -m pytest
+	@$(MAKE) --no-print-directory validate test-rasa
+
+test-unit: install ## Only the fast unit tests (no trained model needed)
+	@$(PY) -m pytest tests/unit
+
+test-rasa: train ## Rasa conversation tests (tests/test_stories.yml), failing on any prediction error
+	@$(VENV)/bin/rasa test core -m models/pain-clinic.tar.gz --stories tests/test_stories.yml \
+		--fail-on-prediction-errors --out build/results --no-plot
+
+lint: install ## ruff
+	@$(VENV)/bin/ruff check bot actions tests
+
+clean: ## Remove the virtual environment, models and build outputs
+	rm -rf $(VENV) models build results .pytest_cache

@@ -1,0 +1,1 @@
+"""The project-built spaCy pipeline and the custom Rasa NLU components."""

@@ -1,0 +1,205 @@
+"""What the assistant says, decided in one place both the actions and tests use.
+
+Every function returns a :class:`Outcome`: the messages to send (text plus
+optional buttons) and the slot values to set. All wording comes from the knowledge
+file (answers, ``messages``, topic labels) filled with the clinic settings; this
+module only decides which pieces to send, in which order:
+
+- red flags first (emergency or crisis instructions, then the specialist);
+- every answer to a health question ends with the referral.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Text, Tuple
+
+from bot.knowledge import GENERAL, PROCEDURES, TOPICS, KnowledgeBase
+from bot.settings import ClinicSettings
+
+INTENT_TOPICS: Dict[Text, Text] = {
+    "ask_procedure": "overview",
+    "ask_recovery_time": "recovery_time",
+    "ask_medication_reliance": "medication_reliance",
+    "ask_risks": "risks",
+    "ask_relief_duration": "relief_duration",
+    "ask_preparation": "preparation",
+    "ask_candidacy": "candidacy",
+    "ask_cost": "cost",
+}
+TOPIC_INTENTS: Dict[Text, Text] = {topic: intent for intent, topic in INTENT_TOPICS.items()}
+INFORM = "inform"
+SELF_HARM = "self_harm"
+MAX_PROCEDURES_PER_TURN = 3
+
+
+@dataclass(frozen=True)
+class Button:
+    """A button: what the patient sees and the payload it sends."""
+
+    title: Text
+    payload: Text
+
+    def as_dict(self) -> Dict[Text, Text]:
+        """The button in Rasa's format."""
+        return {"title": self.title, "payload": self.payload}
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One bot message."""
+
+    text: Text
+    buttons: Tuple[Button, ...] = ()
+
+
+@dataclass
+class Outcome:
+    """The messages to send, in order, and the slots to set."""
+
+    replies: List[Reply] = field(default_factory=list)
+    slots: Dict[Text, Any] = field(default_factory=dict)
+
+    @property
+    def texts(self) -> List[Text]:
+        """Just the texts, for logs and tests."""
+        return [reply.text for reply in self.replies]
+
+
+def intent_payload(intent: Text, **entities: Text) -> Text:
+    """A button payload that triggers ``intent`` with ``entities``, skipping NLU."""
+    return f"/{intent}{json.dumps(entities, separators=(',', ':'))}" if entities else f"/{intent}"
+
+
+class Responder:
+    """Builds replies from a knowledge base and clinic settings."""
+
+    def __init__(self, knowledge: KnowledgeBase, settings: ClinicSettings) -> None:
+        """Keeps the knowledge and settings to build replies from."""
+        self.knowledge = knowledge
+        self.settings = settings
+
+    # -- building blocks -------------------------------------------------------
+    def message(self, key: Text, **values: Text) -> Text:
+        """A message from the knowledge file with the clinic details filled in."""
+        return self.knowledge.messages[key].format(**self.settings.template_values(), **values)
+
+    def referral(self) -> Reply:
+        """The referral to a pain specialist that ends every health answer."""
+        return Reply(self.message("referral"))
+
+    def procedure_buttons(self, intent: Text) -> Tuple[Button, ...]:
+        """One button per procedure, asking ``intent`` about it."""
+        return tuple(
+            Button(entry.short_name, intent_payload(intent, procedure=entry.id))
+            for entry in self.knowledge.procedures
+        )
+
+    def topic_buttons(self, procedure: Text) -> Tuple[Button, ...]:
+        """One button per topic the entry can answer."""
+        entry = self.knowledge.entry(procedure)
+        topics = [t for t in TOPICS if entry and t in entry.answers]
+        return tuple(
+            Button(self.knowledge.topic_labels[t], intent_payload(TOPIC_INTENTS[t], procedure=procedure))
+            for t in topics
+        )
+
+    # -- answers -----------------------------------------------------------------
+    def answer_question(
+        self,
+        intent: Text,
+        mentioned: Sequence[Text],
+        slots: Mapping[Text, Any],
+    ) -> Outcome:
+        """Answers a topic question (or ``inform``) from the knowledge file.
+
+        Args:
+            intent: one of the ``ask_*`` intents, or ``inform``.
+            mentioned: procedure ids named in the message, in order.
+            slots: the conversation's ``procedure``, ``topic`` and ``pending_topic``.
+        """
+        if intent == INFORM:
+            topic = slots.get("pending_topic") or slots.get("topic") or "overview"
+        else:
+            topic = INTENT_TOPICS[intent]
+        procedures = _known(mentioned, self.knowledge)
+        if len(procedures) > 1 and GENERAL in procedures:
+            procedures.remove(GENERAL)
+        if not procedures:
+            current = slots.get("procedure")
+            procedures = [current] if current in self.knowledge.entries else [GENERAL]
+        procedures = procedures[:MAX_PROCEDURES_PER_TURN]
+
+        if procedures == [GENERAL] and self.knowledge.answer(GENERAL, topic) is None:
+            return Outcome(
+                replies=[Reply(self.message("ask_which_procedure"), self.procedure_buttons(TOPIC_INTENTS[topic]))],
+                slots={"pending_topic": topic, "topic": topic, "procedure": None},
+            )
+
+        outcome = Outcome()
+        for procedure in procedures:
+            answer = self.knowledge.answer(procedure, topic)
+            outcome.replies.append(Reply(answer.text if answer else self.message("no_answer")))
+        outcome.replies.append(self.referral())
+        outcome.slots = {
+            "procedure": procedures[-1],
+            "topic": topic,
+            "pending_topic": None,
+            "last_answer": f"{procedures[-1]}/{topic}",
+            "knowledge_version": self.knowledge.version,
+        }
+        return outcome
+
+    def list_procedures(self) -> Outcome:
+        """The procedures the bot knows, as buttons, then the referral."""
+        return Outcome(
+            replies=[
+                Reply(self.message("list_procedures"), self.procedure_buttons("ask_procedure")),
+                self.referral(),
+            ]
+        )
+
+    def specialist(self) -> Outcome:
+        """How to reach a pain specialist (the referral itself, in full)."""
+        return Outcome(replies=[Reply(self.message("specialist_contact"))])
+
+    def emergency(self, category: Optional[Text]) -> Outcome:
+        """Emergency or crisis instructions first, then the specialist.
+
+        Args:
+            category: the red-flag category, or ``None`` when the intent
+                classifier (not the guard) recognised an emergency; then both
+                the emergency and the crisis instructions are given.
+        """
+        if category == SELF_HARM:
+            first = [self.message("emergency_self_harm")]
+        elif category:
+            first = [self.message("emergency")]
+        else:
+            first = [self.message("emergency"), self.message("emergency_self_harm")]
+        return Outcome(
+            replies=[Reply(text) for text in first] + [Reply(self.message("after_emergency"))],
+            slots={"pending_topic": None},
+        )
+
+    def fallback(self, procedure: Optional[Text]) -> Outcome:
+        """Say plainly the message was not understood, offer topics, refer."""
+        if procedure in PROCEDURES:
+            label = self.knowledge.entries[procedure].name
+            first = Reply(
+                f"{self.message('fallback')} {self.message('choose_topic', procedure_name=label)}",
+                self.topic_buttons(procedure),
+            )
+        else:
+            first = Reply(self.message("fallback"), self.procedure_buttons("ask_procedure"))
+        return Outcome(replies=[first, self.referral()])
+
+    def out_of_scope(self) -> Outcome:
+        """Decline politely, then refer."""
+        return Outcome(replies=[Reply(self.message("out_of_scope")), self.referral()])
+
+
+def _known(mentioned: Iterable[Text], knowledge: KnowledgeBase) -> List[Text]:
+    """Known entry ids in order of first mention, without repeats."""
+    return [p for p in dict.fromkeys(mentioned) if p in knowledge.entries]

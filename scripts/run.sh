@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Starts the action server and the Rasa server (REST and socket.io on port 5005)
+# and stops both on Ctrl-C. `scripts/run.sh shell` talks in the terminal instead.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export RASA_TELEMETRY_ENABLED=false
+mode=${1:-server}
+RASA_PORT=${RASA_PORT:-5005}
+ACTIONS_PORT=${ACTIONS_PORT:-5055}
+MODEL=models/pain-clinic.tar.gz
+
+pids=()
+cleanup() {
+  trap - INT TERM EXIT
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  echo "Stopped."
+}
+trap cleanup INT TERM EXIT
+
+.venv/bin/python -m actions --port "$ACTIONS_PORT" --log-level WARNING &
+pids+=($!)
+for _ in $(seq 60); do
+  if curl -fsS "http://localhost:$ACTIONS_PORT/health" >/dev/null 2>&1; then break; fi
+  if ! kill -0 "${pids[0]}" 2>/dev/null; then echo "The action server did not start (see above)." >&2; exit 1; fi
+  sleep 0.5
+done
+
+if [ "$mode" = shell ]; then
+  .venv/bin/rasa shell -m "$MODEL" --endpoints endpoints.yml --port "$RASA_PORT"
+  exit 0
+fi
+
+.venv/bin/rasa run -m "$MODEL" --credentials credentials.yml --endpoints endpoints.yml \
+  --port "$RASA_PORT" --cors "http://localhost:$RASA_PORT" &
+pids+=($!)
+for _ in $(seq 240); do
+  if curl -fsS "http://localhost:$RASA_PORT/" >/dev/null 2>&1; then break; fi
+  if ! kill -0 "${pids[1]}" 2>/dev/null; then echo "The Rasa server did not start (see above)." >&2; exit 1; fi
+  sleep 0.5
+done
+cat <<MSG
+
+The assistant is running. Talk to it:
+  REST:      curl -s localhost:$RASA_PORT/webhooks/rest/webhook -d '{"sender": "me", "message": "what is RFA?"}'
+  socket.io: http://localhost:$RASA_PORT/socket.io (the chat widget's channel)
+  terminal:  make shell
+Press Ctrl-C to stop both servers.
+MSG
+wait -n "${pids[@]}"

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Builds .venv with a Python that Rasa 3.6 supports (3.8, 3.9 or 3.10) and installs
+# the pinned requirements. Re-running it does nothing when nothing changed.
+#
+# Where it looks for Python, in order: $PYTHON, then python3.10 / python3.9 /
+# python3.8 / python3 on PATH, then pyenv's installed versions, then `uv python find`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${VENV:-.venv}
+REQUIREMENTS=requirements/dev.txt
+
+supported() {
+  # prints the version when "$1" runs and is 3.8-3.10
+  "$1" -c 'import sys, venv, ensurepip
+v = sys.version_info[:2]
+print("%d.%d" % v) if (3, 8) <= v <= (3, 10) else sys.exit(1)' 2>/dev/null
+}
+
+find_python() {
+  local candidate
+  if [ -n "${PYTHON:-}" ]; then
+    if supported "$PYTHON" >/dev/null; then echo "$PYTHON"; return 0; fi
+    echo "error: PYTHON=$PYTHON is not a working Python 3.8-3.10 with venv" >&2
+    return 1
+  fi
+  for candidate in python3.10 python3.9 python3.8 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 && supported "$candidate" >/dev/null; then
+      command -v "$candidate"; return 0
+    fi
+  done
+  local root=${PYENV_ROOT:-$HOME/.pyenv}
+  for minor in 3.10 3.9 3.8; do
+    for candidate in $(ls -d "$root"/versions/"$minor".*/bin/python 2>/dev/null | sort -V -r); do
+      if supported "$candidate" >/dev/null; then echo "$candidate"; return 0; fi
+    done
+  done
+  if command -v uv >/dev/null 2>&1; then
+    for minor in 3.10 3.9 3.8; do
+      candidate=$(uv python find "$minor" 2>/dev/null || true)
+      if [ -n "$candidate" ] && supported "$candidate" >/dev/null; then echo "$candidate"; return 0; fi
+    done
+  fi
+  return 1
+}
+
+stamp="$VENV/.requirements.sha256"
+wanted=$(cat requirements/*.txt | sha256sum | cut -d' ' -f1)
+if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ]; then
+  exit 0
+fi
+
+if ! python=$(find_python); then
+  cat >&2 <<'MSG'
+error: Rasa Open Source 3.6 needs Python 3.8, 3.9 or 3.10 (with the venv module), and none was found.
+Install one of these, then run the command again:
+  - Debian/Ubuntu:  sudo apt-get install python3.10 python3.10-venv   (Ubuntu: from the deadsnakes PPA)
+  - pyenv:          pyenv install 3.10.13
+  - uv:             uv python install 3.10
+or point to one you have:  make test PYTHON=/path/to/python3.10
+MSG
+  exit 1
+fi
+echo "Using $python (Python $(supported "$python")) for $VENV"
+if [ ! -x "$VENV/bin/python" ] || ! supported "$VENV/bin/python" >/dev/null; then
+  rm -rf "$VENV"
+  "$python" -m venv "$VENV"
+fi
+quiet_pip() {
+  # Some machines list local package mirrors that do not exist; pip warns about
+  # each one. Keep real errors, drop that noise.
+  "$VENV/bin/python" -m pip "$@" --quiet --disable-pip-version-check \
+    2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+}
+quiet_pip install --upgrade "pip==24.0"
+quiet_pip install -r "$REQUIREMENTS"
+echo "$wanted" > "$stamp"
+echo "Installed the pinned requirements into $VENV"
