@@ -3,6 +3,9 @@
 Listed in ``config.yml`` by module path, in this order after the intent
 classifier:
 
+- ``RobustLogisticRegressionClassifier``: Rasa's logistic-regression intent
+  classifier, except that a message with no tokens (empty, whitespace, emoji
+  only) is left unclassified instead of crashing scikit-learn.
 - ``ProcedureEntityExtractor``: the ``procedure`` entity, from the entity-ruler
   matches of the project-built spaCy pipeline, resolved to canonical ids.
 - ``UnreadableInputGuard``: empty, emoji-only, non-Latin or mostly unknown-word
@@ -22,7 +25,8 @@ from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
-from rasa.nlu.constants import SPACY_DOCS
+from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
+from rasa.nlu.constants import SPACY_DOCS, TOKENS_NAMES
 from rasa.nlu.extractors.extractor import EntityExtractorMixin
 from rasa.nlu.utils.spacy_utils import SpacyModel, SpacyNLP
 from rasa.shared.nlu.constants import (
@@ -101,6 +105,27 @@ class ProcedureEntityExtractor(GraphComponent, EntityExtractorMixin):
             if found:
                 entities = [e for e in message.get(ENTITIES, []) if e.get("entity") != PROCEDURE_ENTITY]
                 message.set(ENTITIES, entities + self.add_extractor_name(found), add_to_output=True)
+        return messages
+
+
+@DefaultV1Recipe.register(
+    DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER,
+    is_trainable=True,
+)
+class RobustLogisticRegressionClassifier(LogisticRegressionClassifier):
+    """Rasa's ``LogisticRegressionClassifier`` that tolerates messages without tokens.
+
+    The stock component raises inside scikit-learn for a message with no
+    features, so the patient would get no reply at all. Such messages are left
+    without an intent here; ``UnreadableInputGuard`` then sends them to the
+    fallback.
+    """
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        """Classifies messages that have tokens; leaves the rest unclassified."""
+        readable = [m for m in messages if m.get(TOKENS_NAMES[TEXT])]
+        if readable:
+            super().process(readable)
         return messages
 
 

@@ -44,7 +44,8 @@ _SYMPTOMS: Dict[Text, Text] = {
     "cauda_equina": (
         r"\b(?:(?:lost|losing|loss of|lose|no|can ?'?t|cannot|cant) (?:the )?(?:control (?:of |over )?)?"
         r"(?:my |his |her )?(?:bladder|bowels?|pee|urine|poop)(?: control)?"
-        r"|(?:wet|peed|pooped|soiled) (?:my|him|her)self|wet the bed|accident in (?:my|his|her) (?:pants|underwear)|leaking (?:urine|pee)|peeing myself"
+        r"|(?:wet|peed|pooped|soiled|messed) (?:my|him|her)self"
+        r"|(?:numb|no feeling|" + _CANT + r" feel (?:anything|a thing)) (?:\w+ ){0,2}down there|wet the bed|accident in (?:my|his|her) (?:pants|underwear)|leaking (?:urine|pee)|peeing myself"
         r"|(?:haven ?'?t|havent|hasn ?'?t|not) been able to (?:pee|urinate)|" + _CANT + r" (?:start to |go )?(?:pee|urinate|hold it)"
         r"|(?:numb\w*|no feeling|tingl\w*|pins and needles) (?:\w+ ){0,4}(?:groin|saddle|privates?|private (?:area|parts)|genitals?|crotch|buttocks|bottom|between (?:my|the) legs|inner thighs)"
         r"|(?:groin|saddle|privates|private (?:area|parts)|genitals?|crotch|buttocks|butt|bottom|inner thighs)(?: and (?:my )?\w+)?"
@@ -78,34 +79,45 @@ _SYMPTOMS: Dict[Text, Text] = {
         r"|(?:spinal|epidural|puncture) head ?aches?)"
     ),
     "infection": (
-        r"\b(?:fever|feverish|chills|temperature of|high temperature|running a temp"
-        r"|(?:site|incision|wound|cut|stitches|spot|puncture|scar|implant)"
+        r"\b(?:(?:site|incision|wound|cut|stitches|spot|puncture|scar|implant)"
         r" (?:\w+ ){0,6}(?:red|hot|warm|swollen|swelling|draining|drains|oozing|leaking|pus|infected|smells?|opened|weeping)"
         r"|\b(?:pus|oozing|weeping)\b"
         r"|(?:looks?|is|got|getting|seems?) infected)"
     ),
 }
 
+# A fever is a red flag after a procedure, not on its own ("my kid has a fever").
+_FEVER = r"\b(?:fever\w*|chills|temperature of|high temperature|running a temp)\b"
+_PROCEDURE_CONTEXT = (
+    r"\b(?:injections?|injected|procedures?|shots?|surgery|implant\w*|incision|site|pump|stimulator|block"
+    r"|epidural|ablation|rfa|infusion|wound|needle|trial|esi|scs)\b"
+)
+
 # Phrases that frame a message as a general question about risks, not a report.
 _HYPOTHETICAL = (
     r"\b(?:risks?|side[- ]?effects?|complications?|chances?|likel(?:y|ihood)|possible|common|rare|dangers?"
     r"|warning signs?|signs of|symptoms of|what if|what happens if|if (?:i|you|he|she|we|they|it|my|the)\b"
     r"|if (?:a|an)\b|will i|am i going to|how do i know|how would i know|could|would|might|how often|is there a|are there"
-    r"|what should i do if|ago|last (?:week|month|year)|years back|in the past|history of|used to"
+    r"|what should i do if|(?:years?|months?|a while|long time) ago|last (?:week|month|year)|years back"
+    r"|in the past|history of|used to"
     r"|(?:can|does|do|will) (?:an?|the|it|this|that|these|those|they|epidurals?|ablations?|rfa|injections?"
-    r"|procedures?|shots?|blocks?|stimulators?|scs|pumps?|infusions?|ketamine|lidocaine|steroids?|cortisone) )"
+    r"|procedures?|shots?|blocks?|stimulators?|scs|pumps?|infusions?|ketamine|lidocaine|steroids?|cortisone) )\b"
 )
 
 # Phrases that make a message a report of something happening now, even when
 # it also contains question words ("is it normal that I suddenly can't...").
 _REPORT = (
-    r"(?:(?<!if )\bi (?:have|ve got|got|am having|m having|m getting|am getting|just|suddenly|now|lost|ve lost|m losing)\b"
-    r"|\b(?:im|i'm|ive|i've) (?:having|getting|got|lost|losing|been)\b"
-    r"|\bright now\b|\bsuddenly\b|\ball of a sudden\b|\bsince (?:my|the|this|yesterday|last|this morning|then)\b"
-    r"|\bthis (?:morning|afternoon|evening)\b|\blast night\b|\btonight\b|\btoday\b|\byesterday\b|\bstarted\b"
-    r"|\bwon'?t stop\b|\bkeeps?\b|\bmy \w+ (?:is|are|feels?|went|has|have|keeps?)\b"
-    r"|\b(?:he|she|(?:my|his|her) \w+) (?:has|is|are|feels?|can'?t|cannot|keeps?)\b"
-    r"|\b(?:im|i'm|i am) (?!wondering|thinking|asking|curious|worried|planning|going|looking|trying|hoping|considering|scheduled)\w+ing\b|\b(?:and|but) now\b|\bnow (?:i|my|it|its|there|the|one)\b)"
+    r"(?:(?<!if )\bi (?:just|suddenly|now|lost|ve lost|m losing|am losing|am having|m having)\b"
+    r"|\b(?:im|i'm|ive|i've) (?:having|losing|lost|suddenly)\b"
+    r"|\bright now\b|\bsuddenly\b|\ball of a sudden\b"
+    r"|\bsince (?:my|the|this|yesterday|last|then|i)\b"
+    r"|\bthis (?:morning|afternoon|evening)\b|\blast night\b|\btonight\b|\btoday\b|\bstarted\b"
+    r"|\bwon'?t stop\b|\bkeeps?\b|\bnow (?:i|my|it|its|there|the|one)\b"
+    r"|\b(?:my|his|her) (?:legs?|feet|foot|bladder|bowels?|groin|bottom|head|chest|site|incision|wound|pump"
+    r"|husband|wife|mom|dad|son|daughter)"
+    r" (?:is|are|feels?|went|has|have|keeps?|can'?t)\b"
+    r"|\b(?:im|i'm|i am) (?!wondering|thinking|asking|curious|worried|planning|going|looking|trying|hoping"
+    r"|considering|scheduled)\w+ing\b)"
 )
 
 _COMPILED: Dict[Text, Pattern[Text]] = {}
@@ -115,6 +127,8 @@ def _patterns() -> Dict[Text, Pattern[Text]]:
     if not _COMPILED:
         for category, pattern in _SYMPTOMS.items():
             _COMPILED[category] = re.compile(pattern)
+        _COMPILED["_fever"] = re.compile(_FEVER)
+        _COMPILED["_procedure_context"] = re.compile(_PROCEDURE_CONTEXT)
         _COMPILED["_hypothetical"] = re.compile(_HYPOTHETICAL)
         _COMPILED["_report"] = re.compile(_REPORT)
     return _COMPILED
@@ -159,4 +173,7 @@ def detect_red_flag(text: Optional[Text]) -> Optional[RedFlag]:
         match = patterns[category].search(clean)
         if match:
             return RedFlag(category, match.group(0))
+    fever = patterns["_fever"].search(clean)
+    if fever and patterns["_procedure_context"].search(clean):
+        return RedFlag("infection", fever.group(0))
     return None

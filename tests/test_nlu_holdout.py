@@ -1,0 +1,49 @@
+"""NLU quality on hold-out data that is never trained on (tests/data/), with
+minimum scores the suite enforces. `python -m bot.nlp.evaluate MODEL --errors`
+prints the same figures and every miss."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.nlp.evaluate import DEFAULT_HOLDOUT, evaluate, load_examples
+
+pytestmark = pytest.mark.nlu
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "models" / "pain-clinic.tar.gz"
+
+MIN_INTENT_ACCURACY = 0.85
+MIN_ENTITY_PRECISION = 0.95
+MIN_ENTITY_RECALL = 0.93
+MIN_OUT_OF_SCOPE_DECLINED = 0.85
+MAX_IN_SCOPE_DECLINED = 0.08
+
+
+@pytest.fixture(scope="module")
+def scores():
+    if not MODEL.exists():
+        pytest.fail(f"No trained model at {MODEL}: run `make train` (make test does it for you).")
+    return evaluate(MODEL)
+
+
+def test_holdout_is_never_trained_on():
+    training = {e.text.lower().strip() for e in load_examples([ROOT / "data" / "nlu.yml"])}
+    holdout = {e.text.lower().strip() for e in load_examples(DEFAULT_HOLDOUT)}
+    assert len(holdout) >= 300
+    assert not training & holdout
+
+
+def test_intents(scores):
+    assert scores.intent_accuracy >= MIN_INTENT_ACCURACY, scores.errors
+
+
+def test_procedure_entity(scores):
+    assert scores.entity_precision >= MIN_ENTITY_PRECISION
+    assert scores.entity_recall >= MIN_ENTITY_RECALL
+
+
+def test_out_of_scope_is_declined_and_questions_are_not(scores):
+    assert scores.out_of_scope_declined >= MIN_OUT_OF_SCOPE_DECLINED
+    assert scores.in_scope_declined <= MAX_IN_SCOPE_DECLINED
