@@ -28,15 +28,16 @@ shell: train ## Talk to the full bot in the terminal
 validate: install ## rasa data validate --fail-on-warnings
 	@$(VENV)/bin/rasa data validate --fail-on-warnings
 
-test: train ## Run every test: unit, data validation, conversation tests, NLU hold-out, end-to-end
+test: train ## Run every test: lint, unit, NLU hold-out, end-to-end, data validation, conversations
+	@$(MAKE) --no-print-directory lint
 	@$(PY) -m pytest
 	@$(MAKE) --no-print-directory validate test-rasa
 
 test-unit: install ## Only the fast unit tests (no trained model needed)
 	@$(PY) -m pytest tests/unit
 
-test-rasa: train ## Rasa conversation tests (tests/test_stories.yml), failing on any prediction error
-	@$(VENV)/bin/rasa test core -m models/pain-clinic.tar.gz --stories tests/test_stories.yml \
+test-rasa: train ## Conversation tests (tests/test_stories.yml): any wrong intent, entity or action fails
+	@$(VENV)/bin/rasa test core --e2e -m models/pain-clinic.tar.gz --stories tests/test_stories.yml \
 		--fail-on-prediction-errors --out build/results --no-plot
 
 lint: install ## ruff

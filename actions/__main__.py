@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Optional, Sequence, Text
+from typing import Optional, Sequence
 
 from bot.knowledge import KnowledgeError, get_knowledge
 from bot.settings import SettingsError, get_settings
@@ -18,7 +18,7 @@ from bot.settings import SettingsError, get_settings
 logger = logging.getLogger("actions")
 
 
-def main(argv: Optional[Sequence[Text]] = None) -> int:
+def main(argv: Optional[Sequence[str]] = None) -> int:
     """Validates content, then runs rasa-sdk's server with ``actions.actions``."""
     parser = argparse.ArgumentParser(prog="python -m actions", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=5055)

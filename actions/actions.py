@@ -1,10 +1,13 @@
-"""Custom actions. Each is a thin adapter: read the tracker, ask
-``bot.replies.Responder`` what to say, send it and set the slots."""
+"""Custom actions.
+
+Each is a thin adapter: read the tracker, ask ``bot.replies.Responder`` what to
+say, send it and set the slots.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List, Optional
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
@@ -32,7 +35,7 @@ def send(outcome: Outcome, dispatcher: CollectingDispatcher) -> List[EventType]:
     return [SlotSet(name, value) for name, value in outcome.slots.items()]
 
 
-def entity_values(tracker: Tracker, entity: Text) -> List[Text]:
+def entity_values(tracker: Tracker, entity: str) -> List[str]:
     """Values of ``entity`` in the latest message, in order of appearance."""
     entities = tracker.latest_message.get("entities") or []
     ordered = sorted(entities, key=lambda e: e.get("start") or 0)
@@ -42,27 +45,31 @@ def entity_values(tracker: Tracker, entity: Text) -> List[Text]:
 class ActionSessionStart(Action):
     """Starts a session with the clinic details in slots for domain responses."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         """Action name."""
         return "action_session_start"
 
     async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[EventType]:
         """Session start, clinic slots, then listen."""
         values = get_settings().template_values()
-        return [SessionStarted(), *(SlotSet(k, v) for k, v in values.items()), ActionExecuted("action_listen")]
+        return [
+            SessionStarted(),
+            *(SlotSet(k, v) for k, v in values.items()),
+            ActionExecuted("action_listen"),
+        ]
 
 
 class ActionAnswerQuestion(Action):
     """Answers the recognised topic for the recognised (or remembered) procedure."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         """Action name."""
         return "action_answer_question"
 
     async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[EventType]:
         """Answer from the knowledge file, or ask which procedure is meant."""
         intent = (tracker.latest_message.get("intent") or {}).get("name") or "inform"
@@ -75,12 +82,12 @@ class ActionAnswerQuestion(Action):
 class ActionListProcedures(Action):
     """Lists the procedures the bot can talk about."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         """Action name."""
         return "action_list_procedures"
 
     async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[EventType]:
         """Procedure buttons, then the referral."""
         return send(responder().list_procedures(), dispatcher)
@@ -89,12 +96,12 @@ class ActionListProcedures(Action):
 class ActionReferSpecialist(Action):
     """Tells the patient how to reach a pain specialist."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         """Action name."""
         return "action_refer_specialist"
 
     async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[EventType]:
         """Phone, hours and booking link."""
         return send(responder().specialist(), dispatcher)
@@ -103,16 +110,16 @@ class ActionReferSpecialist(Action):
 class ActionHandleEmergency(Action):
     """Emergency or crisis instructions, before anything else."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         """Action name."""
         return "action_handle_emergency"
 
     async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[EventType]:
         """Instructions for the red-flag category, then the specialist."""
         categories = entity_values(tracker, RED_FLAG_ENTITY)
-        category: Optional[Text] = categories[0] if categories else None
+        category: Optional[str] = categories[0] if categories else None
         logger.info("red flag: %s", category or "recognised by the classifier")
         return send(responder().emergency(category), dispatcher)
 
@@ -120,12 +127,12 @@ class ActionHandleEmergency(Action):
 class ActionHandleFallback(Action):
     """Low confidence or unreadable input: say so, offer topics, refer."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         """Action name."""
         return "action_handle_fallback"
 
     async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[EventType]:
         """The polite "I did not understand" with topic buttons and referral."""
         return send(responder().fallback(tracker.get_slot("procedure")), dispatcher)
@@ -134,12 +141,12 @@ class ActionHandleFallback(Action):
 class ActionHandleOutOfScope(Action):
     """Questions the bot must not answer: decline, then refer."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         """Action name."""
         return "action_handle_out_of_scope"
 
     async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[EventType]:
         """Decline politely and refer."""
         return send(responder().out_of_scope(), dispatcher)

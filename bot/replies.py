@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Text, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from bot.knowledge import GENERAL, PROCEDURES, TOPICS, KnowledgeBase
 from bot.settings import ClinicSettings
 
-INTENT_TOPICS: Dict[Text, Text] = {
+INTENT_TOPICS: Dict[str, str] = {
     "ask_procedure": "overview",
     "ask_recovery_time": "recovery_time",
     "ask_medication_reliance": "medication_reliance",
@@ -28,7 +28,7 @@ INTENT_TOPICS: Dict[Text, Text] = {
     "ask_candidacy": "candidacy",
     "ask_cost": "cost",
 }
-TOPIC_INTENTS: Dict[Text, Text] = {topic: intent for intent, topic in INTENT_TOPICS.items()}
+TOPIC_INTENTS: Dict[str, str] = {topic: intent for intent, topic in INTENT_TOPICS.items()}
 INFORM = "inform"
 SELF_HARM = "self_harm"
 MAX_PROCEDURES_PER_TURN = 3
@@ -38,10 +38,10 @@ MAX_PROCEDURES_PER_TURN = 3
 class Button:
     """A button: what the patient sees and the payload it sends."""
 
-    title: Text
-    payload: Text
+    title: str
+    payload: str
 
-    def as_dict(self) -> Dict[Text, Text]:
+    def as_dict(self) -> Dict[str, str]:
         """The button in Rasa's format."""
         return {"title": self.title, "payload": self.payload}
 
@@ -50,7 +50,7 @@ class Button:
 class Reply:
     """One bot message."""
 
-    text: Text
+    text: str
     buttons: Tuple[Button, ...] = ()
 
 
@@ -59,15 +59,15 @@ class Outcome:
     """The messages to send, in order, and the slots to set."""
 
     replies: List[Reply] = field(default_factory=list)
-    slots: Dict[Text, Any] = field(default_factory=dict)
+    slots: Dict[str, Any] = field(default_factory=dict)
 
     @property
-    def texts(self) -> List[Text]:
+    def texts(self) -> List[str]:
         """Just the texts, for logs and tests."""
         return [reply.text for reply in self.replies]
 
 
-def intent_payload(intent: Text, **entities: Text) -> Text:
+def intent_payload(intent: str, **entities: str) -> str:
     """A button payload that triggers ``intent`` with ``entities``, skipping NLU."""
     return f"/{intent}{json.dumps(entities, separators=(',', ':'))}" if entities else f"/{intent}"
 
@@ -81,7 +81,7 @@ class Responder:
         self.settings = settings
 
     # -- building blocks -------------------------------------------------------
-    def message(self, key: Text, **values: Text) -> Text:
+    def message(self, key: str, **values: str) -> str:
         """A message from the knowledge file with the clinic details filled in."""
         return self.knowledge.messages[key].format(**self.settings.template_values(), **values)
 
@@ -89,14 +89,14 @@ class Responder:
         """The referral to a pain specialist that ends every health answer."""
         return Reply(self.message("referral"))
 
-    def procedure_buttons(self, intent: Text) -> Tuple[Button, ...]:
+    def procedure_buttons(self, intent: str) -> Tuple[Button, ...]:
         """One button per procedure, asking ``intent`` about it."""
         return tuple(
             Button(entry.short_name, intent_payload(intent, procedure=entry.id))
             for entry in self.knowledge.procedures
         )
 
-    def topic_buttons(self, procedure: Text) -> Tuple[Button, ...]:
+    def topic_buttons(self, procedure: str) -> Tuple[Button, ...]:
         """One button per topic the entry can answer."""
         entry = self.knowledge.entry(procedure)
         topics = [t for t in TOPICS if entry and t in entry.answers]
@@ -108,9 +108,9 @@ class Responder:
     # -- answers -----------------------------------------------------------------
     def answer_question(
         self,
-        intent: Text,
-        mentioned: Sequence[Text],
-        slots: Mapping[Text, Any],
+        intent: str,
+        mentioned: Sequence[str],
+        slots: Mapping[str, Any],
     ) -> Outcome:
         """Answers a topic question (or ``inform``) from the knowledge file.
 
@@ -118,6 +118,7 @@ class Responder:
             intent: one of the ``ask_*`` intents, or ``inform``.
             mentioned: procedure ids named in the message, in order.
             slots: the conversation's ``procedure``, ``topic`` and ``pending_topic``.
+
         """
         if intent == INFORM:
             topic = slots.get("pending_topic") or slots.get("topic") or "overview"
@@ -133,7 +134,9 @@ class Responder:
 
         if procedures == [GENERAL] and self.knowledge.answer(GENERAL, topic) is None:
             return Outcome(
-                replies=[Reply(self.message("ask_which_procedure"), self.procedure_buttons(TOPIC_INTENTS[topic]))],
+                replies=[
+                    Reply(self.message("ask_which_procedure"), self.procedure_buttons(TOPIC_INTENTS[topic]))
+                ],
                 slots={"pending_topic": topic, "topic": topic, "procedure": None},
             )
 
@@ -164,13 +167,14 @@ class Responder:
         """How to reach a pain specialist (the referral itself, in full)."""
         return Outcome(replies=[Reply(self.message("specialist_contact"))])
 
-    def emergency(self, category: Optional[Text]) -> Outcome:
+    def emergency(self, category: Optional[str]) -> Outcome:
         """Emergency or crisis instructions first, then the specialist.
 
         Args:
             category: the red-flag category, or ``None`` when the intent
                 classifier (not the guard) recognised an emergency; then both
                 the emergency and the crisis instructions are given.
+
         """
         if category == SELF_HARM:
             first = [self.message("emergency_self_harm")]
@@ -183,7 +187,7 @@ class Responder:
             slots={"pending_topic": None},
         )
 
-    def fallback(self, procedure: Optional[Text]) -> Outcome:
+    def fallback(self, procedure: Optional[str]) -> Outcome:
         """Say plainly the message was not understood, offer topics, refer."""
         if procedure in PROCEDURES:
             label = self.knowledge.entries[procedure].name
@@ -200,6 +204,6 @@ class Responder:
         return Outcome(replies=[Reply(self.message("out_of_scope")), self.referral()])
 
 
-def _known(mentioned: Iterable[Text], knowledge: KnowledgeBase) -> List[Text]:
+def _known(mentioned: Iterable[str], knowledge: KnowledgeBase) -> List[str]:
     """Known entry ids in order of first mention, without repeats."""
     return [p for p in dict.fromkeys(mentioned) if p in knowledge.entries]

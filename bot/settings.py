@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
-from typing import Dict, Optional, Text
+from typing import Dict, Optional
 
 import yaml
 
@@ -26,14 +26,14 @@ class SettingsError(ValueError):
 class ClinicSettings:
     """Everything patient-facing text may say about the clinic."""
 
-    name: Text
-    phone: Text
-    booking_url: Text
-    hours: Text
-    emergency_number: Text
-    crisis_line: Text
+    name: str
+    phone: str
+    booking_url: str
+    hours: str
+    emergency_number: str
+    crisis_line: str
 
-    def template_values(self) -> Dict[Text, Text]:
+    def template_values(self) -> Dict[str, str]:
         """Values for the ``{clinic_*}`` placeholders in ``domain.yml`` responses."""
         return {
             "clinic_name": self.name,
@@ -56,6 +56,7 @@ def load_settings(path: Optional[Path] = None) -> ClinicSettings:
 
     Raises:
         SettingsError: naming the file and the field that is wrong.
+
     """
     path = Path(path) if path else settings_path()
     try:

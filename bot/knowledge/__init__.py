@@ -16,7 +16,7 @@ import string
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Text, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 import yaml
 
@@ -26,7 +26,7 @@ KNOWLEDGE_ENV_VAR = "KNOWLEDGE_FILE"
 GENERAL = "general"
 
 # The question kinds the bot understands, in the order buttons show them.
-TOPICS: Tuple[Text, ...] = (
+TOPICS: Tuple[str, ...] = (
     "overview",
     "recovery_time",
     "medication_reliance",
@@ -38,7 +38,7 @@ TOPICS: Tuple[Text, ...] = (
 )
 
 # The procedures every knowledge file must cover, in the order buttons show them.
-PROCEDURES: Tuple[Text, ...] = (
+PROCEDURES: Tuple[str, ...] = (
     "epidural_steroid_injection",
     "facet_joint_injection",
     "nerve_block",
@@ -52,7 +52,7 @@ PROCEDURES: Tuple[Text, ...] = (
 )
 
 # Messages the actions send, and the placeholders each may use.
-MESSAGES: Tuple[Text, ...] = (
+MESSAGES: Tuple[str, ...] = (
     "referral",
     "specialist_contact",
     "ask_which_procedure",
@@ -84,7 +84,7 @@ _MAX_SENTENCES = 6
 class KnowledgeError(ValueError):
     """The knowledge file breaks the schema; the message names entry and field."""
 
-    def __init__(self, path: Path, entry: Optional[Text], field_name: Text, problem: Text):
+    def __init__(self, path: Path, entry: Optional[str], field_name: str, problem: str):
         self.path = path
         self.entry = entry
         self.field = field_name
@@ -97,10 +97,10 @@ class KnowledgeError(ValueError):
 class Source:
     """A published page that supports the facts of one or more answers."""
 
-    id: Text
-    title: Text
-    publisher: Text
-    url: Text
+    id: str
+    title: str
+    publisher: str
+    url: str
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ class Review:
     """Who checked an entry, when, and when it must be checked again."""
 
     reviewed_on: dt.date
-    reviewed_by: Text
+    reviewed_by: str
     next_review_due: dt.date
 
 
@@ -116,7 +116,7 @@ class Review:
 class Answer:
     """What the bot says for one procedure and topic."""
 
-    text: Text
+    text: str
     sources: Tuple[Source, ...]
     refer: bool = False
 
@@ -125,30 +125,30 @@ class Answer:
 class Entry:
     """One procedure (or the ``general`` entry) with its answers by topic."""
 
-    id: Text
-    name: Text
-    short_name: Text
-    aliases: Tuple[Text, ...]
+    id: str
+    name: str
+    short_name: str
+    aliases: Tuple[str, ...]
     sources: Tuple[Source, ...]
     review: Review
-    answers: Mapping[Text, Answer] = field(default_factory=dict)
+    answers: Mapping[str, Answer] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class KnowledgeBase:
     """The validated knowledge file."""
 
-    version: Text
-    topic_labels: Mapping[Text, Text]
-    messages: Mapping[Text, Text]
-    entries: Mapping[Text, Entry]
+    version: str
+    topic_labels: Mapping[str, str]
+    messages: Mapping[str, str]
+    entries: Mapping[str, Entry]
     path: Path
 
-    def entry(self, entry_id: Text) -> Optional[Entry]:
+    def entry(self, entry_id: str) -> Optional[Entry]:
         """The entry with this id, or ``None``."""
         return self.entries.get(entry_id)
 
-    def answer(self, entry_id: Text, topic: Text) -> Optional[Answer]:
+    def answer(self, entry_id: str, topic: str) -> Optional[Answer]:
         """The answer for an entry and topic, or ``None`` when there is none."""
         entry = self.entries.get(entry_id)
         return entry.answers.get(topic) if entry else None
@@ -158,11 +158,10 @@ class KnowledgeBase:
         """The procedure entries (without ``general``) in button order."""
         return [self.entries[p] for p in PROCEDURES]
 
-    def aliases(self) -> Dict[Text, Tuple[Text, ...]]:
+    def aliases(self) -> Dict[str, Tuple[str, ...]]:
         """Every entry's names and aliases, for the entity patterns."""
         return {
-            entry.id: tuple(dict.fromkeys((entry.name, *entry.aliases)))
-            for entry in self.entries.values()
+            entry.id: tuple(dict.fromkeys((entry.name, *entry.aliases))) for entry in self.entries.values()
         }
 
 
@@ -172,16 +171,16 @@ class _Reader:
     def __init__(self, path: Path):
         self.path = path
 
-    def fail(self, entry: Optional[Text], field_name: Text, problem: Text) -> KnowledgeError:
+    def fail(self, entry: Optional[str], field_name: str, problem: str) -> KnowledgeError:
         return KnowledgeError(self.path, entry, field_name, problem)
 
-    def text(self, raw: Mapping[Text, Any], key: Text, entry: Optional[Text], prefix: Text = "") -> Text:
+    def text(self, raw: Mapping[str, Any], key: str, entry: Optional[str], prefix: str = "") -> str:
         value = raw.get(key)
         if not isinstance(value, str) or not value.strip():
             raise self.fail(entry, prefix + key, "must be a non-empty text")
         return " ".join(value.split())
 
-    def date(self, raw: Mapping[Text, Any], key: Text, entry: Text) -> dt.date:
+    def date(self, raw: Mapping[str, Any], key: str, entry: str) -> dt.date:
         value = raw.get(key)
         if isinstance(value, dt.datetime):
             return value.date()
@@ -194,15 +193,15 @@ class _Reader:
                 pass
         raise self.fail(entry, f"review.{key}", "must be a date written YYYY-MM-DD")
 
-    def mapping(self, value: Any, entry: Optional[Text], field_name: Text) -> Mapping[Text, Any]:
+    def mapping(self, value: Any, entry: Optional[str], field_name: str) -> Mapping[str, Any]:
         if not isinstance(value, dict):
             raise self.fail(entry, field_name, "must be a mapping")
         return value
 
-    def sources(self, raw: Any, entry: Text) -> Tuple[Source, ...]:
+    def sources(self, raw: Any, entry: str) -> Tuple[Source, ...]:
         if not isinstance(raw, list) or not raw:
             raise self.fail(entry, "sources", "must list at least one source")
-        result: Dict[Text, Source] = {}
+        result: Dict[str, Source] = {}
         for index, item in enumerate(raw):
             prefix = f"sources[{index}]."
             item = self.mapping(item, entry, f"sources[{index}]")
@@ -222,7 +221,7 @@ class _Reader:
             )
         return tuple(result.values())
 
-    def review(self, raw: Any, entry: Text) -> Review:
+    def review(self, raw: Any, entry: str) -> Review:
         raw = self.mapping(raw, entry, "review")
         review = Review(
             reviewed_on=self.date(raw, "reviewed_on", entry),
@@ -233,7 +232,7 @@ class _Reader:
             raise self.fail(entry, "review.next_review_due", "must come after reviewed_on")
         return review
 
-    def answer(self, raw: Any, entry: Text, topic: Text, sources: Mapping[Text, Source]) -> Answer:
+    def answer(self, raw: Any, entry: str, topic: str, sources: Mapping[str, Source]) -> Answer:
         prefix = f"answers.{topic}."
         raw = self.mapping(raw, entry, f"answers.{topic}")
         unknown = sorted(set(raw) - {"text", "sources", "refer"})
@@ -264,17 +263,23 @@ class _Reader:
         if not isinstance(entry_id, str) or not entry_id:
             raise self.fail(None, f"entries[{index}].id", "must be a non-empty text")
         if entry_id not in PROCEDURES and entry_id != GENERAL:
-            raise self.fail(entry_id, "id", f"unknown id; expected one of {', '.join((GENERAL,) + PROCEDURES)}")
+            raise self.fail(
+                entry_id, "id", f"unknown id; expected one of {', '.join((GENERAL,) + PROCEDURES)}"
+            )
         sources = self.sources(raw.get("sources"), entry_id)
         by_id = {s.id: s for s in sources}
         answers_raw = self.mapping(raw.get("answers"), entry_id, "answers")
         unknown = sorted(set(answers_raw) - set(TOPICS))
         if unknown:
-            raise self.fail(entry_id, f"answers.{unknown[0]}", f"unknown topic; expected one of {', '.join(TOPICS)}")
+            raise self.fail(
+                entry_id, f"answers.{unknown[0]}", f"unknown topic; expected one of {', '.join(TOPICS)}"
+            )
         if entry_id != GENERAL:
             missing = [t for t in TOPICS if t not in answers_raw]
             if missing:
-                raise self.fail(entry_id, f"answers.{missing[0]}", "missing (write it, or write refer: true with a text)")
+                raise self.fail(
+                    entry_id, f"answers.{missing[0]}", "missing (write it, or write refer: true with a text)"
+                )
         answers = {t: self.answer(answers_raw[t], entry_id, t, by_id) for t in TOPICS if t in answers_raw}
         aliases = raw.get("aliases", [])
         if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip() for a in aliases):
@@ -294,14 +299,14 @@ class _Reader:
             answers=answers,
         )
 
-    def labels(self, raw: Any) -> Dict[Text, Text]:
+    def labels(self, raw: Any) -> Dict[str, str]:
         raw = self.mapping(raw, None, "topics")
         unknown = sorted(set(raw) - set(TOPICS))
         if unknown:
             raise self.fail(None, f"topics.{unknown[0]}", "unknown topic")
         return {topic: self.text(raw, topic, None, "topics.") for topic in TOPICS}
 
-    def messages(self, raw: Any) -> Dict[Text, Text]:
+    def messages(self, raw: Any) -> Dict[str, str]:
         raw = self.mapping(raw, None, "messages")
         unknown = sorted(set(raw) - set(MESSAGES))
         if unknown:
@@ -324,11 +329,11 @@ class _Reader:
         raw = self.mapping(raw, None, "(top level)")
         version = raw.get("version")
         if not isinstance(version, (str, int, float)) or not str(version).strip():
-            raise self.fail(None, "version", "must be set, for example \"2026.11.1\"")
+            raise self.fail(None, "version", 'must be set, for example "2026.11.1"')
         entries_raw = raw.get("entries")
         if not isinstance(entries_raw, list) or not entries_raw:
             raise self.fail(None, "entries", "must be a non-empty list")
-        entries: Dict[Text, Entry] = {}
+        entries: Dict[str, Entry] = {}
         for index, item in enumerate(entries_raw):
             entry = self.entry(item, index)
             if entry.id in entries:
@@ -347,7 +352,7 @@ class _Reader:
         )
 
     def _check_aliases(self, entries: Iterable[Entry]) -> None:
-        owner: Dict[Text, Text] = {}
+        owner: Dict[str, str] = {}
         for entry in entries:
             for alias in (entry.name, *entry.aliases):
                 key = alias.lower()
@@ -367,6 +372,7 @@ def load_knowledge(path: Optional[Path] = None) -> KnowledgeBase:
     Raises:
         KnowledgeError: the file cannot be read or breaks the schema; the message
             names the entry and the field.
+
     """
     path = Path(path) if path else knowledge_path()
     try:
@@ -382,5 +388,3 @@ def load_knowledge(path: Optional[Path] = None) -> KnowledgeBase:
 def get_knowledge() -> KnowledgeBase:
     """The knowledge base in force, loaded and validated once per process."""
     return load_knowledge()
-
-

@@ -19,7 +19,7 @@ classifier:
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List, Optional
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -50,7 +50,7 @@ EMERGENCY_INTENT = "emergency"
 FALLBACK_INTENT = "nlu_fallback"
 
 
-def _set_intent(message: Message, intent: Text) -> None:
+def _set_intent(message: Message, intent: str) -> None:
     """Makes ``intent`` the certain prediction, keeping the rest of the ranking."""
     ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get(INTENT_NAME_KEY) != intent]
     top = {INTENT_NAME_KEY: intent, PREDICTED_CONFIDENCE_KEY: 1.0}
@@ -74,11 +74,11 @@ class ProcedureEntityExtractor(GraphComponent, EntityExtractorMixin):
     @classmethod
     def create(
         cls,
-        config: Dict[Text, Any],
+        config: Dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "ProcedureEntityExtractor":
+    ) -> ProcedureEntityExtractor:
         """Creates the component (stateless)."""
         return cls()
 
@@ -147,13 +147,13 @@ class UnreadableInputGuard(GraphComponent):
     """
 
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> Dict[str, Any]:
         """Default settings."""
         return {"min_known_ratio": 0.35, "min_words": 3}
 
     def __init__(
         self,
-        config: Dict[Text, Any],
+        config: Dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         vocabulary: Optional[set] = None,
@@ -167,23 +167,23 @@ class UnreadableInputGuard(GraphComponent):
     @classmethod
     def create(
         cls,
-        config: Dict[Text, Any],
+        config: Dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "UnreadableInputGuard":
+    ) -> UnreadableInputGuard:
         """Creates an untrained guard."""
         return cls(config, model_storage, resource)
 
     @classmethod
     def load(
         cls,
-        config: Dict[Text, Any],
+        config: Dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
         **kwargs: Any,
-    ) -> "UnreadableInputGuard":
+    ) -> UnreadableInputGuard:
         """Loads the learnt vocabulary."""
         try:
             with model_storage.read_from(resource) as directory:
@@ -193,7 +193,7 @@ class UnreadableInputGuard(GraphComponent):
         return cls(config, model_storage, resource, vocabulary)
 
     @staticmethod
-    def _words(text: Text) -> List[Text]:
+    def _words(text: str) -> List[str]:
         return _LATIN_WORD.findall(_MARKUP.sub(" ", text.lower()))
 
     def train(self, training_data: TrainingData) -> Resource:
@@ -206,7 +206,7 @@ class UnreadableInputGuard(GraphComponent):
         self._vocabulary = vocabulary
         return self._resource
 
-    def is_unreadable(self, text: Optional[Text]) -> bool:
+    def is_unreadable(self, text: Optional[str]) -> bool:
         """Whether the bot cannot read ``text`` at all."""
         words = self._words(text or "")
         if not words:
@@ -239,11 +239,11 @@ class RedFlagGuard(GraphComponent):
     @classmethod
     def create(
         cls,
-        config: Dict[Text, Any],
+        config: Dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "RedFlagGuard":
+    ) -> RedFlagGuard:
         """Creates the guard (stateless)."""
         return cls()
 

@@ -15,7 +15,7 @@ import sys
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Text, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_HOLDOUT = (ROOT / "tests" / "data" / "nlu_holdout.yml", ROOT / "tests" / "data" / "out_of_scope.yml")
@@ -26,9 +26,9 @@ DECLINED = {"out_of_scope", "nlu_fallback"}
 class Example:
     """One hold-out message with its expected intent and procedure values."""
 
-    text: Text
-    intent: Text
-    procedures: Tuple[Text, ...]
+    text: str
+    intent: str
+    procedures: Tuple[str, ...]
 
 
 @dataclass
@@ -43,7 +43,7 @@ class Scores:
     entity_f1: float = 0.0
     out_of_scope_declined: float = 0.0
     in_scope_declined: float = 0.0
-    errors: List[Dict[Text, Text]] = field(default_factory=list)
+    errors: List[Dict[str, str]] = field(default_factory=list)
 
 
 def load_examples(paths: Iterable[Path]) -> List[Example]:
@@ -59,7 +59,7 @@ def load_examples(paths: Iterable[Path]) -> List[Example]:
     return examples
 
 
-def score(examples: Sequence[Example], predictions: Sequence[Tuple[Text, Tuple[Text, ...]]]) -> Scores:
+def score(examples: Sequence[Example], predictions: Sequence[Tuple[str, Tuple[str, ...]]]) -> Scores:
     """Scores predictions (intent, procedure values) against examples."""
     result = Scores(examples=len(examples))
     correct = 0
@@ -102,7 +102,7 @@ def score(examples: Sequence[Example], predictions: Sequence[Tuple[Text, Tuple[T
     return result
 
 
-async def _predict(model: Path, texts: Sequence[Text]) -> List[Tuple[Text, Tuple[Text, ...]]]:
+async def _predict(model: Path, texts: Sequence[str]) -> List[Tuple[str, Tuple[str, ...]]]:
     from rasa.core.agent import Agent
 
     agent = Agent.load(str(model))
@@ -122,7 +122,7 @@ def evaluate(model: Path, holdout: Optional[Sequence[Path]] = None) -> Scores:
     return score(examples, predictions)
 
 
-def main(argv: Optional[Sequence[Text]] = None) -> int:
+def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", type=Path)

@@ -20,7 +20,7 @@ import string
 import sys
 from collections import defaultdict
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Set, Text
+from typing import Dict, Iterable, List, Optional, Set
 
 from bot.knowledge import KnowledgeBase, KnowledgeError, load_knowledge
 
@@ -30,7 +30,7 @@ PIPELINE_NAME = "pain_clinic_procedures"
 MIN_TYPO_LENGTH = 6
 
 
-def plural_forms(word: Text) -> Set[Text]:
+def plural_forms(word: str) -> Set[str]:
     """The word and its likely plural (and singular) spellings."""
     forms = {word}
     if not word.isalpha():
@@ -46,7 +46,7 @@ def plural_forms(word: Text) -> Set[Text]:
     return forms
 
 
-def one_edit_variants(word: Text) -> Set[Text]:
+def one_edit_variants(word: str) -> Set[str]:
     """Every spelling one insertion, deletion, swap or substitution away."""
     letters = string.ascii_lowercase
     splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
@@ -63,18 +63,18 @@ def build_patterns(knowledge: KnowledgeBase, tokenize) -> List[Dict]:
     Args:
         knowledge: the validated knowledge base.
         tokenize: a callable turning a text into a list of lowercase tokens.
+
     """
     phrases = {
-        entry_id: [tokenize(alias) for alias in aliases]
-        for entry_id, aliases in knowledge.aliases().items()
+        entry_id: [tokenize(alias) for alias in aliases] for entry_id, aliases in knowledge.aliases().items()
     }
-    owners: Dict[Text, Set[Text]] = defaultdict(set)
+    owners: Dict[str, Set[str]] = defaultdict(set)
     for entry_id, token_lists in phrases.items():
         for tokens in token_lists:
             for token in tokens:
                 owners[token].add(entry_id)
 
-    def variants(token: Text) -> List[Text]:
+    def variants(token: str) -> List[str]:
         forms = plural_forms(token)
         if len(token) >= MIN_TYPO_LENGTH and token.isalpha():
             # A misspelling may not be an alias word of an entry this word does
@@ -106,17 +106,18 @@ def build_pipeline(knowledge: KnowledgeBase, output: Path):
 
     nlp = spacy.blank("en")
 
-    def tokenize(text: Text) -> List[Text]:
+    def tokenize(text: str) -> List[str]:
         return [token.lower_ for token in nlp.make_doc(text)]
 
     ruler = nlp.add_pipe("entity_ruler", config={"overwrite_ents": True, "validate": True})
     ruler.add_patterns(build_patterns(knowledge, tokenize))
+    major, minor = spacy.__version__.split(".")[:2]
     nlp.meta.update(
         {
             "name": PIPELINE_NAME,
             "version": "1.0.0",
-            "description": f"Tokenizer and procedure patterns built from knowledge file version {knowledge.version}",
-            "spacy_version": f">={spacy.__version__},<{'.'.join(spacy.__version__.split('.')[:1])}.{int(spacy.__version__.split('.')[1]) + 1}.0",
+            "description": f"Tokenizer and procedure patterns, knowledge version {knowledge.version}",
+            "spacy_version": f">={spacy.__version__},<{major}.{int(minor) + 1}.0",
         }
     )
     output.mkdir(parents=True, exist_ok=True)
@@ -124,11 +125,13 @@ def build_pipeline(knowledge: KnowledgeBase, output: Path):
     return nlp
 
 
-def main(argv: Optional[Iterable[Text]] = None) -> int:
+def main(argv: Optional[Iterable[str]] = None) -> int:
     """Command line: build the pipeline from the knowledge file in force."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("output", nargs="?", type=Path, default=DEFAULT_OUTPUT)
-    parser.add_argument("--knowledge", type=Path, default=None, help="knowledge file (default: the bundled one)")
+    parser.add_argument(
+        "--knowledge", type=Path, default=None, help="knowledge file (default: the bundled one)"
+    )
     args = parser.parse_args(list(argv) if argv is not None else None)
     try:
         knowledge = load_knowledge(args.knowledge)

@@ -1,0 +1,1 @@
+"""Patient safety checks that run on every message."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Dict, Optional, Pattern, Text
+from typing import Dict, Optional, Pattern
 
 SELF_HARM = "self_harm"
 
@@ -22,7 +22,7 @@ SELF_HARM = "self_harm"
 # straight apostrophes, single spaces).
 _CANT = r"(?:can ?'?t|cannot|can not|unable to|couldn ?'?t|could not|cant)"
 _LEGS = r"(?:legs?|foot|feet|toes?|knees?|thighs?)"
-_SYMPTOMS: Dict[Text, Text] = {
+_SYMPTOMS: Dict[str, str] = {
     SELF_HARM: (
         r"\b(?:kill(?:ing)? my ?self|end(?:ing)? (?:my|it) (?:life|all)|end it all"
         r"|take my (?:own )?life|suicid\w*|(?:want|wanna|wish|going) (?:to )?(?:be )?(?:die|dead)"
@@ -45,20 +45,34 @@ _SYMPTOMS: Dict[Text, Text] = {
         r"\b(?:(?:lost|losing|loss of|lose|no|can ?'?t|cannot|cant) (?:the )?(?:control (?:of |over )?)?"
         r"(?:my |his |her )?(?:bladder|bowels?|pee|urine|poop)(?: control)?"
         r"|(?:wet|peed|pooped|soiled|messed) (?:my|him|her)self"
-        r"|(?:numb|no feeling|" + _CANT + r" feel (?:anything|a thing)) (?:\w+ ){0,2}down there|wet the bed|accident in (?:my|his|her) (?:pants|underwear)|leaking (?:urine|pee)|peeing myself"
-        r"|(?:haven ?'?t|havent|hasn ?'?t|not) been able to (?:pee|urinate)|" + _CANT + r" (?:start to |go )?(?:pee|urinate|hold it)"
+        r"|(?:numb|no feeling|"
+        + _CANT
+        + r" feel (?:anything|a thing)) (?:\w+ ){0,2}down there|wet the bed|accident in (?:my|his|her) (?:pants|underwear)|leaking (?:urine|pee)|peeing myself"
+        r"|(?:haven ?'?t|havent|hasn ?'?t|not) been able to (?:pee|urinate)|"
+        + _CANT
+        + r" (?:start to |go )?(?:pee|urinate|hold it)"
         r"|(?:numb\w*|no feeling|tingl\w*|pins and needles) (?:\w+ ){0,4}(?:groin|saddle|privates?|private (?:area|parts)|genitals?|crotch|buttocks|bottom|between (?:my|the) legs|inner thighs)"
         r"|(?:groin|saddle|privates|private (?:area|parts)|genitals?|crotch|buttocks|butt|bottom|inner thighs)(?: and (?:my )?\w+)?"
         r" (?:area )?(?:is |are |feels? |went |gone )?(?:numb|dead)"
         r"|" + _CANT + r" (?:pee|urinate|empty my bladder|hold my (?:pee|urine|bowels?)))"
     ),
     "neuro": (
-        r"\b(?:" + _CANT + r" (?:move|feel|lift|stand on|walk on|bend) (?:\w+ ){0,3}" + _LEGS
-        + r"|" + _CANT + r" (?:stand|walk)(?: up)?\b"
+        r"\b(?:"
+        + _CANT
+        + r" (?:move|feel|lift|stand on|walk on|bend) (?:\w+ ){0,3}"
+        + _LEGS
+        + r"|"
+        + _CANT
+        + r" (?:stand|walk)(?: up)?\b"
         + r"|(?:sudden|suddenly|new|getting) (?:\w+ ){0,3}(?:weak|weakness|numb|numbness|paralys\w*|paralyz\w*)"
-        + r"|" + _LEGS + r" (?:\w+ ){0,2}(?:gave out|giving out|gave way|buckl\w*|(?:is|are|feels?|went|gone|going|keeps? going) (?:\w+ )?(?:numb|weak|dead|limp))"
-        + r"|(?:numb|weak|dead|limp|no feeling) (?:\w+ ){0,3}(?:in )?(?:both |my |his |her )?" + _LEGS
-        + r"|" + _LEGS + r" (?:wouldn ?'?t|won ?'?t|wont|wouldnt|didn ?'?t|don ?'?t|dont) hold"
+        + r"|"
+        + _LEGS
+        + r" (?:\w+ ){0,2}(?:gave out|giving out|gave way|buckl\w*|(?:is|are|feels?|went|gone|going|keeps? going) (?:\w+ )?(?:numb|weak|dead|limp))"
+        + r"|(?:numb|weak|dead|limp|no feeling) (?:\w+ ){0,3}(?:in )?(?:both |my |his |her )?"
+        + _LEGS
+        + r"|"
+        + _LEGS
+        + r" (?:wouldn ?'?t|won ?'?t|wont|wouldnt|didn ?'?t|don ?'?t|dont) hold"
         + r"|keep (?:on )?falling|paralys\w*|paralyz\w*|foot drop|dragging my (?:leg|foot))"
     ),
     "pump": (
@@ -66,7 +80,9 @@ _SYMPTOMS: Dict[Text, Text] = {
         r"|(?:sweating|shaking|twitching|itch\w*|drowsy|sleepy|confused|groggy) (?:\w+ ){0,8}pump"
         r"|(?:alarm\w*|beep\w*) (?:\w+ ){0,5}pump"
         r"|withdraw(?:al|ing)"
-        r"|(?:" + _CANT + r"|hard to|struggl\w* to) (?:stay awake|wake (?:him|her|me|up)|keep (?:my|his|her) eyes open))"
+        r"|(?:"
+        + _CANT
+        + r"|hard to|struggl\w* to) (?:stay awake|wake (?:him|her|me|up)|keep (?:my|his|her) eyes open))"
     ),
     "spinal_headache": (
         r"\b(?:(?:severe|worst|terrible|awful|horrible|bad|pounding|splitting|excruciating|killer|really bad|massive|huge|unbearable)"
@@ -120,10 +136,10 @@ _REPORT = (
     r"|considering|scheduled)\w+ing\b)"
 )
 
-_COMPILED: Dict[Text, Pattern[Text]] = {}
+_COMPILED: Dict[str, Pattern[str]] = {}
 
 
-def _patterns() -> Dict[Text, Pattern[Text]]:
+def _patterns() -> Dict[str, Pattern[str]]:
     if not _COMPILED:
         for category, pattern in _SYMPTOMS.items():
             _COMPILED[category] = re.compile(pattern)
@@ -138,11 +154,11 @@ def _patterns() -> Dict[Text, Pattern[Text]]:
 class RedFlag:
     """A red flag found in a message: which kind, and the words that raised it."""
 
-    category: Text
-    matched: Text
+    category: str
+    matched: str
 
 
-def normalise(text: Text) -> Text:
+def normalise(text: str) -> str:
     """Lowercase, straight apostrophes, no markup, single spaces."""
     text = text.lower().replace("\u2019", "'").replace("\u2018", "'").replace("`", "'")
     text = re.sub(r"<[^>]{0,200}>", " ", text)
@@ -150,7 +166,7 @@ def normalise(text: Text) -> Text:
     return " ".join(text.split())
 
 
-def detect_red_flag(text: Optional[Text]) -> Optional[RedFlag]:
+def detect_red_flag(text: Optional[str]) -> Optional[RedFlag]:
     """Returns the red flag a message raises, or ``None``.
 
     Self-harm wins over every other category so that a person in crisis always

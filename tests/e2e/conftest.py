@@ -30,7 +30,9 @@ def wait_until(check, timeout: float, process: subprocess.Popen, log: Path) -> N
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited early (code {process.returncode}); log:\n{log.read_text()[-3000:]}")
+            raise RuntimeError(
+                f"server exited early (code {process.returncode}); log:\n{log.read_text()[-3000:]}"
+            )
         try:
             if check():
                 return
@@ -58,7 +60,9 @@ class Bot:
         return [m.get("text", "") for m in self.send(sender, message)]
 
     def slot(self, sender: str, name: str):
-        response = requests.get(f"{self.url}/conversations/{sender}/tracker", params={"token": self.token}, timeout=30)
+        response = requests.get(
+            f"{self.url}/conversations/{sender}/tracker", params={"token": self.token}, timeout=30
+        )
         response.raise_for_status()
         return response.json()["slots"].get(name)
 
@@ -78,26 +82,51 @@ def bot(tmp_path_factory) -> Iterator[Bot]:
         actions_log = workdir / "actions.log"
         actions = subprocess.Popen(
             [sys.executable, "-m", "actions", "--port", str(actions_port)],
-            cwd=ROOT, env=env, stdout=actions_log.open("w"), stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=actions_log.open("w"),
+            stderr=subprocess.STDOUT,
         )
         processes.append(actions)
         wait_until(
-            lambda: requests.get(f"http://127.0.0.1:{actions_port}/health", timeout=2).ok, 60, actions, actions_log
+            lambda: requests.get(f"http://127.0.0.1:{actions_port}/health", timeout=2).ok,
+            60,
+            actions,
+            actions_log,
         )
         rasa_log = workdir / "rasa.log"
         rasa = subprocess.Popen(
             [
-                str(VENV_BIN / "rasa"), "run", "-m", str(MODEL), "--port", str(rasa_port),
-                "--endpoints", str(endpoints), "--credentials", str(ROOT / "credentials.yml"),
+                str(VENV_BIN / "rasa"),
+                "run",
+                "-m",
+                str(MODEL),
+                "--port",
+                str(rasa_port),
+                "--endpoints",
+                str(endpoints),
+                "--credentials",
+                str(ROOT / "credentials.yml"),
                 # The HTTP API is enabled here only so tests can read slots from the tracker.
-                "--enable-api", "--auth-token", token,
+                "--enable-api",
+                "--auth-token",
+                token,
             ],
-            cwd=ROOT, env=env, stdout=rasa_log.open("w"), stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=rasa_log.open("w"),
+            stderr=subprocess.STDOUT,
         )
         processes.append(rasa)
         url = f"http://127.0.0.1:{rasa_port}"
-        wait_until(lambda: requests.get(f"{url}/status", params={"token": token}, timeout=2).json().get(
-            "model_file"), 240, rasa, rasa_log)
+        wait_until(
+            lambda: requests.get(f"{url}/status", params={"token": token}, timeout=2)
+            .json()
+            .get("model_file"),
+            240,
+            rasa,
+            rasa_log,
+        )
         yield Bot(url, token)
     finally:
         for process in processes:

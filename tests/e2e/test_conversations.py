@@ -35,9 +35,10 @@ def test_question_follow_up_and_another_procedure(bot, knowledge, referral):
     ]
     assert bot.slot(sender, "last_answer") == "radiofrequency_ablation/recovery_time"
 
-    assert bot.texts(sender, "what about epidurals?")[0] == knowledge.answer(
-        "epidural_steroid_injection", "recovery_time"
-    ).text
+    assert (
+        bot.texts(sender, "what about epidurals?")[0]
+        == knowledge.answer("epidural_steroid_injection", "recovery_time").text
+    )
     assert bot.slot(sender, "last_answer") == "epidural_steroid_injection/recovery_time"
 
 
@@ -77,7 +78,9 @@ def test_red_flags_come_first(bot, knowledge, settings, message, category):
     texts = bot.texts(sender, message)
     expected_first = knowledge.messages[category].split("{")[0]
     assert texts[0].startswith(expected_first)
-    assert (settings.crisis_line if category == "emergency_self_harm" else settings.emergency_number) in texts[0]
+    assert (
+        settings.crisis_line if category == "emergency_self_harm" else settings.emergency_number
+    ) in texts[0]
     assert settings.phone in texts[-1]
 
 
@@ -95,7 +98,8 @@ def test_ordinary_risk_question_is_not_a_red_flag(bot, knowledge, referral):
         "will the stimulator let me cut down on my oxycodone",
         "is rfa covered by medicare",
         "who is a good candidate for a pain pump",
-        "I've had back pain for two years and my doctor wants me to try an epidural. what are the side effects?",
+        "I've had back pain for two years and my doctor wants me to try an epidural. "
+        "what are the side effects?",
         "how much does interventional pain management cost",
         "what is interventional pain management",
         "can you help me with my taxes",
@@ -122,7 +126,18 @@ def test_every_health_answer_ends_with_the_referral(bot, referral, message):
         "<img src=x onerror=alert(1)>",
         "\u0000\u0007 control characters",
     ],
-    ids=["empty", "spaces", "emoji", "10k-chars", "long-words", "spanish", "chinese", "script", "html", "control"],
+    ids=[
+        "empty",
+        "spaces",
+        "emoji",
+        "10k-chars",
+        "long-words",
+        "spanish",
+        "chinese",
+        "script",
+        "html",
+        "control",
+    ],
 )
 def test_strange_input_gets_a_polite_reply_and_the_bot_carries_on(bot, knowledge, referral, message):
     sender = new_sender()

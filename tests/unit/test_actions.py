@@ -39,7 +39,12 @@ def test_answer_uses_the_entity_and_sets_last_answer(dispatcher, tracker, domain
 
 
 def test_answer_falls_back_on_the_procedure_slot(dispatcher, tracker, domain, knowledge):
-    run(ActionAnswerQuestion(), dispatcher, tracker("ask_risks", slots={"procedure": "intrathecal_pump"}), domain)
+    run(
+        ActionAnswerQuestion(),
+        dispatcher,
+        tracker("ask_risks", slots={"procedure": "intrathecal_pump"}),
+        domain,
+    )
     assert dispatcher.messages[0]["text"] == knowledge.answer("intrathecal_pump", "risks").text
 
 
@@ -94,9 +99,16 @@ def test_session_start_fills_the_clinic_slots_the_domain_responses_use(dispatche
     assert (events[-1]["event"], events[-1]["name"]) == ("action", "action_listen")
     slots = slots_of(events)
     assert slots["clinic_phone"] == settings.phone
-    placeholders = {"clinic_name", "clinic_phone", "clinic_hours", "booking_url", "emergency_number", "crisis_line"}
+    placeholders = {
+        "clinic_name",
+        "clinic_phone",
+        "clinic_hours",
+        "booking_url",
+        "emergency_number",
+        "crisis_line",
+    }
     assert placeholders <= set(domain["slots"])
-    for name, variants in domain["responses"].items():
+    for variants in domain["responses"].values():
         for variant in variants:
             variant["text"].format(**slots)  # every placeholder in domain.yml is filled
 
@@ -106,6 +118,9 @@ def test_action_names_match_the_domain(domain):
 
     import actions.actions as module
 
-    names = {cls().name() for cls in vars(module).values() if isinstance(cls, type) and issubclass(cls, Action)
-             and cls is not Action}
+    names = {
+        cls().name()
+        for cls in vars(module).values()
+        if isinstance(cls, type) and issubclass(cls, Action) and cls is not Action
+    }
     assert names == set(domain["actions"])

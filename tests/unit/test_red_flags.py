@@ -18,7 +18,9 @@ def test_every_positive_phrase_triggers_its_category(red_flag_cases):
 
 
 def test_no_negative_phrase_triggers(red_flag_cases):
-    false_alarms = [(text, detect_red_flag(text)) for text in red_flag_cases["negative"] if detect_red_flag(text)]
+    false_alarms = [
+        (text, detect_red_flag(text)) for text in red_flag_cases["negative"] if detect_red_flag(text)
+    ]
     assert not false_alarms, false_alarms
 
 

@@ -3,8 +3,6 @@ carry-over, the missing-procedure prompt, and the referral on every path."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from bot.knowledge import GENERAL, PROCEDURES, TOPICS
@@ -15,7 +13,9 @@ NO_SLOTS = {"procedure": None, "topic": None, "pending_topic": None}
 
 @pytest.mark.parametrize("procedure", PROCEDURES)
 @pytest.mark.parametrize("topic", TOPICS)
-def test_every_procedure_and_topic_is_answered_then_referred(responder, knowledge, referral, procedure, topic):
+def test_every_procedure_and_topic_is_answered_then_referred(
+    responder, knowledge, referral, procedure, topic
+):
     outcome = responder.answer_question(TOPIC_INTENTS[topic], [procedure], NO_SLOTS)
     assert outcome.texts == [knowledge.answer(procedure, topic).text, referral]
     assert outcome.slots["last_answer"] == f"{procedure}/{topic}"
@@ -74,7 +74,9 @@ def test_general_questions_are_answered_from_the_general_entry(responder, knowle
 
 def test_several_procedures_in_one_question_are_all_answered_once_referred(responder, knowledge, referral):
     outcome = responder.answer_question(
-        "ask_risks", ["radiofrequency_ablation", "epidural_steroid_injection", "radiofrequency_ablation"], NO_SLOTS
+        "ask_risks",
+        ["radiofrequency_ablation", "epidural_steroid_injection", "radiofrequency_ablation"],
+        NO_SLOTS,
     )
     assert outcome.texts == [
         knowledge.answer("radiofrequency_ablation", "risks").text,

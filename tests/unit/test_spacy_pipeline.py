@@ -50,7 +50,9 @@ def test_procedure_names(nlp, text, expected):
     assert found(nlp, text) == [expected]
 
 
-@pytest.mark.parametrize("text", ["my back hurts", "an injection", "burning pain in my leg", "what is the weather"])
+@pytest.mark.parametrize(
+    "text", ["my back hurts", "an injection", "burning pain in my leg", "what is the weather"]
+)
 def test_no_procedure(nlp, text):
     assert found(nlp, text) == []
 
