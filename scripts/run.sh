@@ -9,6 +9,14 @@ RASA_PORT=${RASA_PORT:-5005}
 ACTIONS_PORT=${ACTIONS_PORT:-5055}
 MODEL=models/pain-clinic.tar.gz
 
+# endpoints.yml names the action server on port 5055; follow ACTIONS_PORT if it differs.
+ENDPOINTS=endpoints.yml
+if [ "$ACTIONS_PORT" != 5055 ]; then
+  mkdir -p build
+  ENDPOINTS=build/endpoints.$ACTIONS_PORT.yml
+  sed "s#localhost:5055#localhost:$ACTIONS_PORT#" endpoints.yml > "$ENDPOINTS"
+fi
+
 pids=()
 cleanup() {
   trap - INT TERM EXIT
@@ -27,11 +35,11 @@ for _ in $(seq 60); do
 done
 
 if [ "$mode" = shell ]; then
-  .venv/bin/rasa shell -m "$MODEL" --endpoints endpoints.yml --port "$RASA_PORT"
+  .venv/bin/rasa shell -m "$MODEL" --endpoints "$ENDPOINTS" --port "$RASA_PORT"
   exit 0
 fi
 
-.venv/bin/rasa run -m "$MODEL" --credentials credentials.yml --endpoints endpoints.yml \
+.venv/bin/rasa run -m "$MODEL" --credentials credentials.yml --endpoints "$ENDPOINTS" \
   --port "$RASA_PORT" --cors "http://localhost:$RASA_PORT" &
 pids+=($!)
 for _ in $(seq 240); do

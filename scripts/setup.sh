@@ -54,8 +54,8 @@ if ! python=$(find_python); then
   cat >&2 <<'MSG'
 error: Rasa Open Source 3.6 needs Python 3.8, 3.9 or 3.10 (with the venv module), and none was found.
 Install one of these, then run the command again:
-  - Debian/Ubuntu:  sudo apt-get install python3.10 python3.10-venv   (Ubuntu: from the deadsnakes PPA)
-  - pyenv:          pyenv install 3.10.13
+  - Ubuntu 22.04:   sudo apt-get install python3.10 python3.10-venv
+  - pyenv:          pyenv install 3.10.13        (any Linux or macOS; Debian 12 has no python3.10 package)
   - uv:             uv python install 3.10
 or point to one you have:  make test PYTHON=/path/to/python3.10
 MSG

@@ -14,11 +14,14 @@ pytestmark = pytest.mark.nlu
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "pain-clinic.tar.gz"
 
-MIN_INTENT_ACCURACY = 0.85
-MIN_ENTITY_PRECISION = 0.95
-MIN_ENTITY_RECALL = 0.93
-MIN_OUT_OF_SCOPE_DECLINED = 0.85
-MAX_IN_SCOPE_DECLINED = 0.08
+# Measured 2026-11-23: accuracy 0.936, entity P 0.975 / R 0.982, out-of-scope
+# declined 0.919, in-scope declined 0.028. The minimums leave a little room for
+# retraining noise, not for regressions.
+MIN_INTENT_ACCURACY = 0.91
+MIN_ENTITY_PRECISION = 0.96
+MIN_ENTITY_RECALL = 0.96
+MIN_OUT_OF_SCOPE_DECLINED = 0.89
+MAX_IN_SCOPE_DECLINED = 0.05
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ def found(nlp, text):
         ("what is an ESI", "epidural_steroid_injection"),
         ("How long does RFA last", "radiofrequency_ablation"),
         ("is an scs trial painful", "spinal_cord_stimulation"),
-        ("MBB before ablation?", "facet_joint_injection"),
+        ("is an MBB painful?", "facet_joint_injection"),
         ("SI joint injection risks", "joint_injection"),
         ("si-joint injection", "joint_injection"),
         ("the shot in my back", "epidural_steroid_injection"),
@@ -67,3 +67,26 @@ def test_variant_helpers():
     assert "therapies" in plural_forms("therapy")
     assert "epidoral" in one_edit_variants("epidural")
     assert "epidural" not in one_edit_variants("epidural") - {"epidural"}
+
+
+def annotated_mentions(path):
+    """Every ``procedure`` span annotated in a Rasa NLU file, with its example."""
+    from rasa.shared.nlu.training_data.formats.rasa_yaml import RasaYAMLReader
+
+    data = RasaYAMLReader().read(str(path))
+    for message in data.intent_examples:
+        for entity in message.get("entities") or []:
+            if entity["entity"] == "procedure":
+                yield message.get("text"), entity["start"], entity["end"]
+
+
+def test_every_mention_annotated_in_the_training_data_is_found(nlp):
+    from tests.conftest import ROOT
+
+    missed = [
+        (text[start:end], text)
+        for path in sorted((ROOT / "data").glob("nlu*.yml"))
+        for text, start, end in annotated_mentions(path)
+        if not any(ent.start_char < end and start < ent.end_char for ent in nlp(text.lower()).ents)
+    ]
+    assert not missed, missed
