@@ -5,7 +5,7 @@ export RASA_TELEMETRY_ENABLED := false
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help install spacy train run shell test test-unit test-rasa test-e2e validate lint clean
+.PHONY: help install spacy train run shell test test-unit test-rasa validate lint check-knowledge clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -28,8 +28,8 @@ shell: train ## Talk to the full bot in the terminal
 validate: install ## rasa data validate --fail-on-warnings
 	@$(VENV)/bin/rasa data validate --fail-on-warnings
 
-test: train ## Run every test: lint, unit, NLU hold-out, end-to-end, data validation, conversations
-	@$(MAKE) --no-print-directory lint
+test: train ## Run every test: lint, knowledge checks, unit, NLU hold-out, end-to-end, data, conversations
+	@$(MAKE) --no-print-directory lint check-knowledge
 	@$(PY) -m pytest
 	@$(MAKE) --no-print-directory validate test-rasa
 
@@ -39,6 +39,9 @@ test-unit: install ## Only the fast unit tests (no trained model needed)
 test-rasa: train ## Conversation tests (tests/test_stories.yml): any wrong intent, entity or action fails
 	@$(VENV)/bin/rasa test core --e2e -m models/pain-clinic.tar.gz --stories tests/test_stories.yml \
 		--fail-on-prediction-errors --out build/results --no-plot
+
+check-knowledge: install ## Check the knowledge file (sources, reviews, reading level, dosing); write its review sheet
+	@$(PY) -m bot.knowledge.checks
 
 lint: install ## ruff
 	@$(VENV)/bin/ruff check bot actions tests

@@ -23,6 +23,22 @@ class SettingsError(ValueError):
 
 
 @dataclass(frozen=True)
+class ContentPolicy:
+    """The clinic's rules for its knowledge file, checked by ``make check-knowledge``."""
+
+    max_reading_grade: float = 9.0
+    review_interval_days: int = 365
+
+
+@dataclass(frozen=True)
+class ContentPolicy:
+    """The clinic's rules for its knowledge file, checked by ``make check-knowledge``."""
+
+    max_reading_grade: float = 9.0
+    review_interval_days: int = 365
+
+
+@dataclass(frozen=True)
 class ClinicSettings:
     """Everything patient-facing text may say about the clinic."""
 
@@ -32,6 +48,7 @@ class ClinicSettings:
     hours: str
     emergency_number: str
     crisis_line: str
+    content_policy: ContentPolicy = ContentPolicy()
 
     def template_values(self) -> Dict[str, str]:
         """Values for the ``{clinic_*}`` placeholders in ``domain.yml`` responses."""
@@ -68,11 +85,11 @@ def load_settings(path: Optional[Path] = None) -> ClinicSettings:
     if not isinstance(raw, dict):
         raise SettingsError(f"{path}: expected a mapping of clinic details")
 
-    names = [field.name for field in fields(ClinicSettings)]
-    unknown = sorted(set(raw) - set(names))
+    names = [field.name for field in fields(ClinicSettings) if field.name != "content_policy"]
+    unknown = sorted(set(raw) - set(names) - {"content_policy"})
     if unknown:
         raise SettingsError(f"{path}: unknown field(s) {', '.join(unknown)}")
-    values = {}
+    values: Dict[str, object] = {"content_policy": _content_policy(path, raw.get("content_policy") or {})}
     for name in names:
         value = raw.get(name)
         if not isinstance(value, str) or not value.strip():
@@ -83,10 +100,25 @@ def load_settings(path: Optional[Path] = None) -> ClinicSettings:
     return ClinicSettings(**values)
 
 
+def _content_policy(path: Path, raw: object) -> ContentPolicy:
+    if not isinstance(raw, dict):
+        raise SettingsError(f"{path}: field 'content_policy' must be a mapping")
+    unknown = sorted(set(raw) - {field.name for field in fields(ContentPolicy)})
+    if unknown:
+        raise SettingsError(f"{path}: unknown field 'content_policy.{unknown[0]}'")
+    grade = raw.get("max_reading_grade", ContentPolicy.max_reading_grade)
+    interval = raw.get("review_interval_days", ContentPolicy.review_interval_days)
+    if isinstance(grade, bool) or not isinstance(grade, (int, float)) or not 1 <= grade <= 20:
+        raise SettingsError(f"{path}: field 'content_policy.max_reading_grade' must be a number from 1 to 20")
+    if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
+        raise SettingsError(f"{path}: field 'content_policy.review_interval_days' must be a whole number of days")
+    return ContentPolicy(max_reading_grade=float(grade), review_interval_days=interval)
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> ClinicSettings:
     """The clinic settings in force, read once per process."""
     return load_settings()
 
 
-__all__ = ["ClinicSettings", "SettingsError", "get_settings", "load_settings"]
+__all__ = ["ClinicSettings", "ContentPolicy", "SettingsError", "get_settings", "load_settings"]

@@ -7,7 +7,6 @@ import copy
 import re
 
 import pytest
-import yaml
 
 from bot.knowledge import (
     GENERAL,
@@ -17,6 +16,7 @@ from bot.knowledge import (
     KnowledgeError,
     load_knowledge,
 )
+from tests.fixtures import minimal_document, write
 
 DOSE = re.compile(r"\b\d+(\.\d+)?\s?(mg|mcg|ml|cc|milligrams?|micrograms?|units?|tablets?|pills?)\b", re.I)
 
@@ -45,36 +45,6 @@ def test_medication_answers_say_never_to_stop_without_the_prescriber(knowledge):
     for procedure in PROCEDURES:
         text = knowledge.answer(procedure, "medication_reliance").text.lower()
         assert "never stop" in text or "do not stop" in text or "don't stop" in text, procedure
-
-
-def minimal_document():
-    """The smallest valid knowledge document, built in code for mutation tests."""
-    source = [{"id": "src", "title": "A page", "publisher": "A hospital", "url": "https://example.org/page"}]
-    review = {"reviewed_on": "2026-01-01", "reviewed_by": "Dr Test", "next_review_due": "2026-07-01"}
-
-    def entry(entry_id, topics):
-        return {
-            "id": entry_id,
-            "name": entry_id.replace("_", " ").title(),
-            "short_name": entry_id[:20],
-            "aliases": [] if entry_id == GENERAL else [entry_id.replace("_", " ") + " alias"],
-            "sources": copy.deepcopy(source),
-            "review": dict(review),
-            "answers": {t: {"text": f"About {t}. It varies.", "sources": ["src"]} for t in topics},
-        }
-
-    return {
-        "version": "test-1",
-        "topics": {t: t.title() for t in TOPICS},
-        "messages": {m: f"Message {m} for {{clinic_name}}." for m in MESSAGES},
-        "entries": [entry(GENERAL, ["overview"])] + [entry(p, TOPICS) for p in PROCEDURES],
-    }
-
-
-def write(tmp_path, document):
-    path = tmp_path / "knowledge.yml"
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
-    return path
 
 
 def test_minimal_document_loads(tmp_path):

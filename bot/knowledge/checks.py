@@ -1,0 +1,237 @@
+"""Checks the knowledge file the way a clinical content owner would.
+
+``python -m bot.knowledge.checks`` (``make check-knowledge``) loads the file (the
+loader already refuses missing sources, review metadata or answers without a
+``refer`` marker), then checks every answer and message against the clinic's
+content policy in ``bot/clinic.yml``:
+
+- reviews: overdue (next review date passed) or spaced further apart than the
+  allowed interval;
+- reading level: Flesch-Kincaid grade above the allowed maximum;
+- dosing: amounts with units or instructions such as "take 2";
+
+and prints a coverage matrix (procedures x topics) and each entry's reading
+grades. It writes a review sheet (HTML) that shows every answer exactly as a
+patient sees it, with the referral, its sources and review dates, and room for
+sign-off. It exits with 1 when any check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import html
+import re
+import string
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+from bot.knowledge import GENERAL, PROCEDURES, TOPICS, KnowledgeBase, KnowledgeError, load_knowledge
+from bot.replies import TOPIC_INTENTS, Responder
+from bot.settings import ClinicSettings, ContentPolicy, SettingsError, load_settings
+
+DEFAULT_SHEET = Path(__file__).resolve().parents[2] / "build" / "knowledge_review.html"
+
+_UNITS = (
+    r"mg|mcg|µg|ug|ml|cc|iu|grams?|milligrams?|micrograms?|milliliters?|millilitres?|units?"
+    r"|tablets?|pills?|capsules?|puffs?|drops?|patch(?:es)?|doses?|sprays?"
+)
+_NUMBER = r"(?:\d+(?:[.,]\d+)?|one|two|three|four|five|six|half an?|a half)"
+DOSING = re.compile(
+    rf"\b{_NUMBER}\s*(?:{_UNITS})\b"
+    rf"|\btake\s+{_NUMBER}\b"
+    rf"|\b(?:\d+|once|twice|three times|four times)\s+(?:times\s+)?(?:a|per|every)\s+(?:day|daily)\b"
+    r"|\bevery\s+\d+\s+hours\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One failed check, naming the entry and field like the loader does."""
+
+    entry: Optional[str]
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"entry '{self.entry}', field '{self.field}'" if self.entry else f"field '{self.field}'"
+        return f"{where}: {self.message}"
+
+
+def reading_grade(text: str) -> float:
+    """Flesch-Kincaid grade of a text (placeholders and web addresses left out)."""
+    import textstat
+
+    text = re.sub(r"https?://\S+", "", text)
+    text = string.Formatter().vformat(text, (), _Blank())
+    return float(textstat.flesch_kincaid_grade(text))
+
+
+class _Blank(dict):
+    def __missing__(self, key: str) -> str:
+        return "us"
+
+
+def check(knowledge: KnowledgeBase, policy: ContentPolicy, today: Optional[dt.date] = None) -> List[Problem]:
+    """Every problem found in ``knowledge`` under ``policy``, in file order."""
+    today = today or dt.date.today()
+    problems: List[Problem] = []
+    for entry in knowledge.entries.values():
+        review = entry.review
+        if review.next_review_due < today:
+            problems.append(
+                Problem(entry.id, "review.next_review_due", f"review overdue since {review.next_review_due}")
+            )
+        gap = (review.next_review_due - review.reviewed_on).days
+        if gap > policy.review_interval_days:
+            problems.append(
+                Problem(
+                    entry.id,
+                    "review.next_review_due",
+                    f"{gap} days after the last review; the policy allows {policy.review_interval_days}",
+                )
+            )
+        for topic, answer in entry.answers.items():
+            problems.extend(_text_problems(entry.id, f"answers.{topic}.text", answer.text, policy))
+    for key, text in knowledge.messages.items():
+        problems.extend(_text_problems(None, f"messages.{key}", text, policy))
+    return problems
+
+
+def _text_problems(entry: Optional[str], field: str, text: str, policy: ContentPolicy) -> List[Problem]:
+    problems = []
+    grade = reading_grade(text)
+    if grade > policy.max_reading_grade:
+        problems.append(
+            Problem(entry, field, f"reads at grade {grade:.1f}; the policy allows {policy.max_reading_grade:g}")
+        )
+    dose = DOSING.search(text)
+    if dose:
+        problems.append(Problem(entry, field, f"looks like dosing: '{dose.group(0)}'"))
+    return problems
+
+
+_SHORT = {
+    "overview": "overview",
+    "recovery_time": "recovery",
+    "medication_reliance": "meds",
+    "risks": "risks",
+    "relief_duration": "relief",
+    "preparation": "prepare",
+    "candidacy": "who",
+    "cost": "cost",
+}
+
+
+def coverage_matrix(knowledge: KnowledgeBase) -> str:
+    """Procedures x topics: ``ok`` answered, ``refer`` refers, ``-`` not covered."""
+    width = max(len(label) for label in _SHORT.values())
+    rows = [" " * 28 + " ".join(_SHORT[t].ljust(width) for t in TOPICS)]
+    for entry_id in (GENERAL, *PROCEDURES):
+        entry = knowledge.entries[entry_id]
+        cells = []
+        for topic in TOPICS:
+            answer = entry.answers.get(topic)
+            cells.append(("-" if answer is None else "refer" if answer.refer else "ok").ljust(width))
+        rows.append(entry_id.ljust(28) + " ".join(cells))
+    return "\n".join(rows)
+
+
+def grades(knowledge: KnowledgeBase) -> Dict[str, Dict[str, float]]:
+    """Each entry's mean and highest reading grade."""
+    result = {}
+    for entry in knowledge.entries.values():
+        values = [reading_grade(answer.text) for answer in entry.answers.values()]
+        result[entry.id] = {"mean": sum(values) / len(values), "max": max(values)}
+    return result
+
+
+def review_sheet(knowledge: KnowledgeBase, settings: ClinicSettings) -> str:
+    """A printable HTML sheet: every answer as patients see it, sources, sign-off."""
+    responder = Responder(knowledge, settings)
+    esc = html.escape
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>Knowledge review: {esc(settings.name)}, version {esc(knowledge.version)}</title>",
+        "<style>body{font:16px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1a1a1a}"
+        "h2{border-top:2px solid #333;padding-top:1rem;margin-top:2.5rem}.bot{background:#f3f6f8;border-left:4px "
+        "solid #2a6f97;padding:.5rem 1rem;margin:.5rem 0}.referral{color:#333;font-style:italic}"
+        ".signoff td{border-bottom:1px solid #333;height:2rem;min-width:12rem}.refer{color:#8a4b00}"
+        "@media print{h2{page-break-before:always}}</style></head><body>",
+        f"<h1>Knowledge review sheet</h1><p>{esc(settings.name)} &middot; knowledge file version "
+        f"<strong>{esc(knowledge.version)}</strong> &middot; generated {dt.date.today()} from "
+        f"<code>{esc(knowledge.path.name)}</code>. Every answer is shown exactly as a patient sees it.</p>",
+    ]
+    for entry_id in (GENERAL, *PROCEDURES):
+        entry = knowledge.entries[entry_id]
+        review = entry.review
+        parts.append(f"<h2 id='{esc(entry.id)}'>{esc(entry.name)}</h2>")
+        parts.append(
+            f"<p>Reviewed on {review.reviewed_on} by {esc(review.reviewed_by)}; next review due "
+            f"{review.next_review_due}.<br>Also recognised as: {esc(', '.join(entry.aliases)) or '(none)'}</p>"
+        )
+        for topic in TOPICS:
+            answer = entry.answers.get(topic)
+            if answer is None:
+                continue
+            mentioned = [] if entry.id == GENERAL else [entry.id]
+            outcome = responder.answer_question(TOPIC_INTENTS[topic], mentioned, {})
+            label = knowledge.topic_labels[topic] + (" <span class='refer'>(refers)</span>" if answer.refer else "")
+            parts.append(f"<h3>{label}</h3>")
+            for index, text in enumerate(outcome.texts):
+                css = "bot referral" if index == len(outcome.texts) - 1 else "bot"
+                parts.append(f"<div class='{css}'>{esc(text)}</div>")
+            sources = "".join(
+                f"<li>{esc(s.title)} ({esc(s.publisher)}): <a href='{esc(s.url)}'>{esc(s.url)}</a></li>"
+                for s in answer.sources
+            )
+            parts.append(f"<p>Sources:</p><ul>{sources or '<li>none: this answer refers</li>'}</ul>")
+        parts.append(
+            "<table class='signoff'><tr><th>Clinician</th><td></td><th>Date</th><td></td></tr>"
+            "<tr><th>Changes needed</th><td colspan='3'></td></tr><tr><th>Signature</th><td colspan='3'></td>"
+            "</tr></table>"
+        )
+    parts.append("<h2>Messages</h2>")
+    for key, text in knowledge.messages.items():
+        filled = text.format(**settings.template_values(), procedure_name="(treatment name)")
+        parts.append(f"<h3>{esc(key)}</h3><div class='bot'>{esc(filled)}</div>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Command line: check, print the matrix and grades, write the review sheet."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--knowledge", type=Path, default=None, help="knowledge file (default: the bundled one)")
+    parser.add_argument("--settings", type=Path, default=None, help="clinic settings (default: bot/clinic.yml)")
+    parser.add_argument("--sheet", type=Path, default=DEFAULT_SHEET, help="where to write the review sheet")
+    parser.add_argument("--today", type=dt.date.fromisoformat, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    try:
+        knowledge = load_knowledge(args.knowledge)
+        settings = load_settings(args.settings)
+    except (KnowledgeError, SettingsError) as error:
+        print(f"FAIL {error}")
+        return 1
+    policy = settings.content_policy
+    print(f"Knowledge file {knowledge.path} version {knowledge.version}\n")
+    print("Coverage (ok: answered, refer: says so and refers, -: the bot asks which procedure)")
+    print(coverage_matrix(knowledge))
+    print(f"\nReading grade (Flesch-Kincaid; the policy allows {policy.max_reading_grade:g})")
+    for entry_id, figures in grades(knowledge).items():
+        print(f"  {entry_id:28} mean {figures['mean']:4.1f}  highest {figures['max']:4.1f}")
+    args.sheet.parent.mkdir(parents=True, exist_ok=True)
+    args.sheet.write_text(review_sheet(knowledge, settings), encoding="utf-8")
+    print(f"\nReview sheet written to {args.sheet}")
+    problems = check(knowledge, policy, args.today)
+    for problem in problems:
+        print(f"FAIL {problem}")
+    print(f"\n{len(problems)} problem(s) found." if problems else "\nAll knowledge checks passed.")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
