@@ -150,3 +150,35 @@ class ActionHandleOutOfScope(Action):
     ) -> List[EventType]:
         """Decline politely and refer."""
         return send(responder().out_of_scope(), dispatcher)
+
+
+class ActionShowSources(Action):
+    """Where the last answer came from: its sources and review date."""
+
+    def name(self) -> str:
+        """Action name."""
+        return "action_show_sources"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[EventType]:
+        """Sources of the answer named by the ``last_answer`` slot."""
+        return send(responder().sources(tracker.get_slot("last_answer")), dispatcher)
+
+
+class ActionRecordFeedback(Action):
+    """Records "Was this helpful?" in the ``feedback`` slot and replies."""
+
+    def name(self) -> str:
+        """Action name."""
+        return "action_record_feedback"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[EventType]:
+        """Thanks, or (for "not helpful") an invitation to say what was missing."""
+        helpful = (tracker.latest_message.get("intent") or {}).get("name") == "feedback_helpful"
+        logger.info(
+            "feedback on %s: %s", tracker.get_slot("last_answer"), "helpful" if helpful else "unhelpful"
+        )
+        return send(responder().feedback(helpful), dispatcher)

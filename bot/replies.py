@@ -30,6 +30,9 @@ INTENT_TOPICS: Dict[str, str] = {
 }
 TOPIC_INTENTS: Dict[str, str] = {topic: intent for intent, topic in INTENT_TOPICS.items()}
 INFORM = "inform"
+ASK_SOURCE = "ask_source"
+FEEDBACK_HELPFUL = "feedback_helpful"
+FEEDBACK_UNHELPFUL = "feedback_unhelpful"
 SELF_HARM = "self_harm"
 MAX_PROCEDURES_PER_TURN = 3
 
@@ -89,6 +92,21 @@ class Responder:
         """The referral to a pain specialist that ends every health answer."""
         return Reply(self.message("referral"))
 
+    def referral_with_feedback(self) -> Reply:
+        """The referral after a knowledge answer, offering feedback and sources.
+
+        The buttons never block: the patient can ignore them and ask on.
+        """
+        labels = self.knowledge.button_labels
+        return Reply(
+            self.message("referral"),
+            (
+                Button(labels["helpful"], intent_payload(FEEDBACK_HELPFUL)),
+                Button(labels["unhelpful"], intent_payload(FEEDBACK_UNHELPFUL)),
+                Button(labels["sources"], intent_payload(ASK_SOURCE)),
+            ),
+        )
+
     def procedure_buttons(self, intent: str) -> Tuple[Button, ...]:
         """One button per procedure, asking ``intent`` about it."""
         return tuple(
@@ -144,7 +162,7 @@ class Responder:
         for procedure in procedures:
             answer = self.knowledge.answer(procedure, topic)
             outcome.replies.append(Reply(answer.text if answer else self.message("no_answer")))
-        outcome.replies.append(self.referral())
+        outcome.replies.append(self.referral_with_feedback())
         outcome.slots = {
             "procedure": procedures[-1],
             "topic": topic,
@@ -153,6 +171,34 @@ class Responder:
             "knowledge_version": self.knowledge.version,
         }
         return outcome
+
+    def sources(self, last_answer: Optional[str]) -> Outcome:
+        """Where the last answer came from: its sources and review date."""
+        procedure, _, topic = (last_answer or "").partition("/")
+        entry = self.knowledge.entry(procedure)
+        answer = self.knowledge.answer(procedure, topic)
+        if entry is None or answer is None:
+            return Outcome(replies=[Reply(self.message("sources_none"))])
+        values = {
+            "topic_label": self.knowledge.topic_labels[topic].lower(),
+            "procedure_name": entry.name.lower() if procedure == GENERAL else entry.name,
+            "reviewed_on": entry.review.reviewed_on.strftime("%B %-d, %Y"),
+        }
+        if not answer.sources:
+            return Outcome(replies=[Reply(self.message("sources_refer", **values)), self.referral()])
+        listing = "\n".join(f"- {s.title} ({s.publisher}): {s.url}" for s in answer.sources)
+        return Outcome(
+            replies=[Reply(f"{self.message('sources_intro', **values)}\n{listing}"), self.referral()]
+        )
+
+    def feedback(self, helpful: bool) -> Outcome:
+        """Thanks for a "helpful"; for "not helpful", invite a comment and refer."""
+        if helpful:
+            return Outcome(replies=[Reply(self.message("feedback_thanks"))], slots={"feedback": "helpful"})
+        return Outcome(
+            replies=[Reply(self.message("feedback_missing")), self.referral()],
+            slots={"feedback": "unhelpful"},
+        )
 
     def list_procedures(self) -> Outcome:
         """The procedures the bot knows, as buttons, then the referral."""

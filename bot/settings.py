@@ -31,14 +31,6 @@ class ContentPolicy:
 
 
 @dataclass(frozen=True)
-class ContentPolicy:
-    """The clinic's rules for its knowledge file, checked by ``make check-knowledge``."""
-
-    max_reading_grade: float = 9.0
-    review_interval_days: int = 365
-
-
-@dataclass(frozen=True)
 class ClinicSettings:
     """Everything patient-facing text may say about the clinic."""
 
@@ -111,7 +103,9 @@ def _content_policy(path: Path, raw: object) -> ContentPolicy:
     if isinstance(grade, bool) or not isinstance(grade, (int, float)) or not 1 <= grade <= 20:
         raise SettingsError(f"{path}: field 'content_policy.max_reading_grade' must be a number from 1 to 20")
     if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
-        raise SettingsError(f"{path}: field 'content_policy.review_interval_days' must be a whole number of days")
+        raise SettingsError(
+            f"{path}: field 'content_policy.review_interval_days' must be a whole number of days"
+        )
     return ContentPolicy(max_reading_grade=float(grade), review_interval_days=interval)
 
 

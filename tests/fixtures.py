@@ -6,7 +6,7 @@ import copy
 
 import yaml
 
-from bot.knowledge import GENERAL, MESSAGES, PROCEDURES, TOPICS
+from bot.knowledge import BUTTONS, GENERAL, MESSAGES, PROCEDURES, TOPICS
 
 
 def minimal_document():
@@ -28,6 +28,7 @@ def minimal_document():
     return {
         "version": "test-1",
         "topics": {t: t.title() for t in TOPICS},
+        "buttons": {b: b.title() for b in BUTTONS},
         "messages": {m: "This is a message from {clinic_name}. Call us." for m in MESSAGES},
         "entries": [entry(GENERAL, ["overview"])] + [entry(p, TOPICS) for p in PROCEDURES],
     }

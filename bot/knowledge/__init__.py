@@ -64,7 +64,14 @@ MESSAGES: Tuple[str, ...] = (
     "emergency",
     "emergency_self_harm",
     "after_emergency",
+    "sources_intro",
+    "sources_refer",
+    "sources_none",
+    "feedback_thanks",
+    "feedback_missing",
 )
+# Labels of the buttons under every knowledge answer's referral.
+BUTTONS: Tuple[str, ...] = ("helpful", "unhelpful", "sources")
 PLACEHOLDERS = frozenset(
     {
         "clinic_name",
@@ -74,6 +81,8 @@ PLACEHOLDERS = frozenset(
         "emergency_number",
         "crisis_line",
         "procedure_name",
+        "topic_label",
+        "reviewed_on",
     }
 )
 
@@ -140,6 +149,7 @@ class KnowledgeBase:
 
     version: str
     topic_labels: Mapping[str, str]
+    button_labels: Mapping[str, str]
     messages: Mapping[str, str]
     entries: Mapping[str, Entry]
     path: Path
@@ -306,6 +316,13 @@ class _Reader:
             raise self.fail(None, f"topics.{unknown[0]}", "unknown topic")
         return {topic: self.text(raw, topic, None, "topics.") for topic in TOPICS}
 
+    def buttons(self, raw: Any) -> Dict[str, str]:
+        raw = self.mapping(raw, None, "buttons")
+        unknown = sorted(set(raw) - set(BUTTONS))
+        if unknown:
+            raise self.fail(None, f"buttons.{unknown[0]}", "unknown button")
+        return {key: self.text(raw, key, None, "buttons.") for key in BUTTONS}
+
     def messages(self, raw: Any) -> Dict[str, str]:
         raw = self.mapping(raw, None, "messages")
         unknown = sorted(set(raw) - set(MESSAGES))
@@ -346,6 +363,7 @@ class _Reader:
         return KnowledgeBase(
             version=str(version),
             topic_labels=self.labels(raw.get("topics")),
+            button_labels=self.buttons(raw.get("buttons")),
             messages=self.messages(raw.get("messages")),
             entries=entries,
             path=self.path,

@@ -106,7 +106,9 @@ def _text_problems(entry: Optional[str], field: str, text: str, policy: ContentP
     grade = reading_grade(text)
     if grade > policy.max_reading_grade:
         problems.append(
-            Problem(entry, field, f"reads at grade {grade:.1f}; the policy allows {policy.max_reading_grade:g}")
+            Problem(
+                entry, field, f"reads at grade {grade:.1f}; the policy allows {policy.max_reading_grade:g}"
+            )
         )
     dose = DOSING.search(text)
     if dose:
@@ -156,9 +158,10 @@ def review_sheet(knowledge: KnowledgeBase, settings: ClinicSettings) -> str:
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>Knowledge review: {esc(settings.name)}, version {esc(knowledge.version)}</title>",
-        "<style>body{font:16px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1a1a1a}"
-        "h2{border-top:2px solid #333;padding-top:1rem;margin-top:2.5rem}.bot{background:#f3f6f8;border-left:4px "
-        "solid #2a6f97;padding:.5rem 1rem;margin:.5rem 0}.referral{color:#333;font-style:italic}"
+        "<style>body{font:16px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;"
+        "padding:0 1rem;color:#1a1a1a}h2{border-top:2px solid #333;padding-top:1rem;margin-top:2.5rem}"
+        ".bot{background:#f3f6f8;border-left:4px solid #2a6f97;padding:.5rem 1rem;margin:.5rem 0;"
+        "white-space:pre-line}.referral{color:#333;font-style:italic}"
         ".signoff td{border-bottom:1px solid #333;height:2rem;min-width:12rem}.refer{color:#8a4b00}"
         "@media print{h2{page-break-before:always}}</style></head><body>",
         f"<h1>Knowledge review sheet</h1><p>{esc(settings.name)} &middot; knowledge file version "
@@ -169,9 +172,10 @@ def review_sheet(knowledge: KnowledgeBase, settings: ClinicSettings) -> str:
         entry = knowledge.entries[entry_id]
         review = entry.review
         parts.append(f"<h2 id='{esc(entry.id)}'>{esc(entry.name)}</h2>")
+        aliases = esc(", ".join(entry.aliases)) or "(none)"
         parts.append(
             f"<p>Reviewed on {review.reviewed_on} by {esc(review.reviewed_by)}; next review due "
-            f"{review.next_review_due}.<br>Also recognised as: {esc(', '.join(entry.aliases)) or '(none)'}</p>"
+            f"{review.next_review_due}.<br>Also recognised as: {aliases}</p>"
         )
         for topic in TOPICS:
             answer = entry.answers.get(topic)
@@ -179,7 +183,9 @@ def review_sheet(knowledge: KnowledgeBase, settings: ClinicSettings) -> str:
                 continue
             mentioned = [] if entry.id == GENERAL else [entry.id]
             outcome = responder.answer_question(TOPIC_INTENTS[topic], mentioned, {})
-            label = knowledge.topic_labels[topic] + (" <span class='refer'>(refers)</span>" if answer.refer else "")
+            label = knowledge.topic_labels[topic] + (
+                " <span class='refer'>(refers)</span>" if answer.refer else ""
+            )
             parts.append(f"<h3>{label}</h3>")
             for index, text in enumerate(outcome.texts):
                 css = "bot referral" if index == len(outcome.texts) - 1 else "bot"
@@ -196,7 +202,12 @@ def review_sheet(knowledge: KnowledgeBase, settings: ClinicSettings) -> str:
         )
     parts.append("<h2>Messages</h2>")
     for key, text in knowledge.messages.items():
-        filled = text.format(**settings.template_values(), procedure_name="(treatment name)")
+        filled = text.format(
+            **settings.template_values(),
+            procedure_name="(treatment)",
+            topic_label="(topic)",
+            reviewed_on="(review date)",
+        )
         parts.append(f"<h3>{esc(key)}</h3><div class='bot'>{esc(filled)}</div>")
     parts.append("</body></html>")
     return "\n".join(parts)
@@ -205,8 +216,12 @@ def review_sheet(knowledge: KnowledgeBase, settings: ClinicSettings) -> str:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command line: check, print the matrix and grades, write the review sheet."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--knowledge", type=Path, default=None, help="knowledge file (default: the bundled one)")
-    parser.add_argument("--settings", type=Path, default=None, help="clinic settings (default: bot/clinic.yml)")
+    parser.add_argument(
+        "--knowledge", type=Path, default=None, help="knowledge file (default: the bundled one)"
+    )
+    parser.add_argument(
+        "--settings", type=Path, default=None, help="clinic settings (default: bot/clinic.yml)"
+    )
     parser.add_argument("--sheet", type=Path, default=DEFAULT_SHEET, help="where to write the review sheet")
     parser.add_argument("--today", type=dt.date.fromisoformat, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -159,3 +159,24 @@ def test_request_for_a_specialist(bot, settings):
 def test_list_procedures_offers_buttons(bot, knowledge):
     messages = bot.send(new_sender(), "what treatments do you offer?")
     assert len(messages[0]["buttons"]) == len(knowledge.procedures)
+
+
+def test_sources_button_and_feedback_after_an_answer(bot, knowledge, referral):
+    sender = new_sender()
+    messages = bot.send(sender, "what are the risks of a spinal cord stimulator")
+    assert messages[-1]["text"] == referral
+    buttons = {b["title"]: b["payload"] for b in messages[-1]["buttons"]}
+    sources = bot.texts(sender, buttons[knowledge.button_labels["sources"]])
+    for source in knowledge.answer("spinal_cord_stimulation", "risks").sources:
+        assert source.url in sources[0]
+    assert sources[-1] == referral
+
+    typed = bot.texts(sender, "where does this information come from?")
+    assert typed == sources
+
+    assert bot.texts(sender, buttons[knowledge.button_labels["unhelpful"]]) == [
+        knowledge.messages["feedback_missing"],
+        referral,
+    ]
+    assert bot.slot(sender, "feedback") == "unhelpful"
+    assert bot.slot(sender, "last_answer") == "spinal_cord_stimulation/risks"

@@ -124,3 +124,27 @@ def test_action_names_match_the_domain(domain):
         if isinstance(cls, type) and issubclass(cls, Action) and cls is not Action
     }
     assert names == set(domain["actions"])
+
+
+def test_sources_action_reads_last_answer(dispatcher, tracker, domain, knowledge):
+    from actions.actions import ActionShowSources
+
+    slots = {"last_answer": "spinal_cord_stimulation/risks"}
+    run(ActionShowSources(), dispatcher, tracker("ask_source", slots=slots), domain)
+    for source in knowledge.answer("spinal_cord_stimulation", "risks").sources:
+        assert source.url in dispatcher.messages[0]["text"]
+
+
+@pytest.mark.parametrize(
+    "intent, value", [("feedback_helpful", "helpful"), ("feedback_unhelpful", "unhelpful")]
+)
+def test_feedback_action_sets_the_feedback_slot(dispatcher, tracker, domain, intent, value):
+    from actions.actions import ActionRecordFeedback
+
+    events = run(
+        ActionRecordFeedback(),
+        dispatcher,
+        tracker(intent, slots={"last_answer": "nerve_block/risks"}),
+        domain,
+    )
+    assert slots_of(events) == {"feedback": value}

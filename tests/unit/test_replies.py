@@ -147,3 +147,41 @@ def test_fallback_without_context_offers_procedures(responder):
 
 def test_every_intent_topic_exists():
     assert set(INTENT_TOPICS.values()) == set(TOPICS)
+
+
+def test_knowledge_answers_offer_feedback_and_sources_on_the_referral(responder, knowledge):
+    referral = responder.answer_question("ask_risks", ["nerve_block"], NO_SLOTS).replies[-1]
+    assert [(b.title, b.payload) for b in referral.buttons] == [
+        (knowledge.button_labels["helpful"], "/feedback_helpful"),
+        (knowledge.button_labels["unhelpful"], "/feedback_unhelpful"),
+        (knowledge.button_labels["sources"], "/ask_source"),
+    ]
+
+
+@pytest.mark.parametrize("procedure", PROCEDURES)
+@pytest.mark.parametrize("topic", TOPICS)
+def test_sources_of_the_last_answer(responder, knowledge, referral, procedure, topic):
+    answer = knowledge.answer(procedure, topic)
+    entry = knowledge.entries[procedure]
+    texts = responder.sources(f"{procedure}/{topic}").texts
+    assert texts[-1] == referral
+    assert entry.review.reviewed_on.strftime("%Y") in texts[0]
+    for source in answer.sources:
+        assert source.url in texts[0] and source.title in texts[0]
+    if answer.refer and not answer.sources:
+        assert texts[0].startswith(knowledge.messages["sources_refer"].split("{")[0])
+
+
+def test_sources_before_any_answer(responder, knowledge):
+    assert responder.sources(None).texts == [knowledge.messages["sources_none"]]
+    assert responder.sources("nonsense").texts == [knowledge.messages["sources_none"]]
+
+
+def test_feedback(responder, knowledge, referral):
+    helpful = responder.feedback(True)
+    assert helpful.texts == [knowledge.messages["feedback_thanks"]] and helpful.slots == {
+        "feedback": "helpful"
+    }
+    unhelpful = responder.feedback(False)
+    assert unhelpful.texts == [knowledge.messages["feedback_missing"], referral]
+    assert unhelpful.slots == {"feedback": "unhelpful"}
