@@ -5,7 +5,7 @@ export RASA_TELEMETRY_ENABLED := false
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help install spacy train run shell test test-unit test-rasa validate lint check-knowledge clean
+.PHONY: help install spacy train run shell test test-unit test-rasa validate lint check-knowledge report clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ test-rasa: train ## Conversation tests (tests/test_stories.yml): any wrong inten
 
 check-knowledge: install ## Check the knowledge file (sources, reviews, reading level, dosing); write its review sheet
 	@$(PY) -m bot.knowledge.checks
+
+report: install ## Conversation report from the tracker store (ARGS="--since 2026-11-01 --db URL")
+	@$(PY) -m bot.analytics.report $(ARGS)
 
 lint: install ## ruff
 	@$(VENV)/bin/ruff check bot actions tests

@@ -45,9 +45,10 @@ def wait_until(check, timeout: float, process: subprocess.Popen, log: Path) -> N
 class Bot:
     """A client for the running Rasa server's REST channel and tracker API."""
 
-    def __init__(self, url: str, token: str) -> None:
+    def __init__(self, url: str, token: str, db: Path) -> None:
         self.url = url
         self.token = token
+        self.db = db  # the SQLite tracker store the server writes
 
     def send(self, sender: str, message: str) -> List[Dict]:
         response = requests.post(
@@ -74,7 +75,11 @@ def bot(tmp_path_factory) -> Iterator[Bot]:
     workdir = tmp_path_factory.mktemp("servers")
     actions_port, rasa_port = free_port(), free_port()
     endpoints = workdir / "endpoints.yml"
-    endpoints.write_text(f'action_endpoint:\n  url: "http://127.0.0.1:{actions_port}/webhook"\n')
+    db = workdir / "conversations.db"
+    endpoints.write_text(
+        f'action_endpoint:\n  url: "http://127.0.0.1:{actions_port}/webhook"\n'
+        f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{db}"\n'
+    )
     env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "PYTHONPATH": str(ROOT)}
     token = secrets.token_hex(16)
     processes = []
@@ -127,7 +132,7 @@ def bot(tmp_path_factory) -> Iterator[Bot]:
             rasa,
             rasa_log,
         )
-        yield Bot(url, token)
+        yield Bot(url, token, db)
     finally:
         for process in processes:
             process.terminate()

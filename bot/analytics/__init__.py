@@ -1,0 +1,1 @@
+"""Reports on conversations, read from the tracker store. Nothing leaves the machine."""
