@@ -58,18 +58,8 @@ def _set_intent(message: Message, intent: str) -> None:
     message.set(INTENT_RANKING_KEY, [top] + ranking, add_to_output=True)
 
 
-@DefaultV1Recipe.register(
-    DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR,
-    is_trainable=False,
-    model_from="SpacyNLP",
-)
-class ProcedureEntityExtractor(GraphComponent, EntityExtractorMixin):
-    """Finds procedures with the project-built spaCy pipeline's entity ruler."""
-
-    @classmethod
-    def required_components(cls) -> List[type]:
-        """Needs ``SpacyNLP`` (which runs the entity ruler) before it."""
-        return [SpacyNLP]
+class _Stateless(GraphComponent):
+    """A component without configuration or learnt state."""
 
     @classmethod
     def create(
@@ -78,9 +68,23 @@ class ProcedureEntityExtractor(GraphComponent, EntityExtractorMixin):
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> ProcedureEntityExtractor:
-        """Creates the component (stateless)."""
+    ) -> GraphComponent:
+        """Creates the component; there is nothing to configure."""
         return cls()
+
+
+@DefaultV1Recipe.register(
+    DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR,
+    is_trainable=False,
+    model_from="SpacyNLP",
+)
+class ProcedureEntityExtractor(_Stateless, EntityExtractorMixin):
+    """Finds procedures with the project-built spaCy pipeline's entity ruler."""
+
+    @classmethod
+    def required_components(cls) -> List[type]:
+        """Needs ``SpacyNLP`` (which runs the entity ruler) before it."""
+        return [SpacyNLP]
 
     def process(self, messages: List[Message], model: SpacyModel) -> List[Message]:
         """Adds a ``procedure`` entity for every procedure named in each message."""
@@ -233,19 +237,8 @@ class UnreadableInputGuard(GraphComponent):
     DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER,
     is_trainable=False,
 )
-class RedFlagGuard(GraphComponent):
+class RedFlagGuard(_Stateless):
     """Forces the ``emergency`` intent when a message raises a red flag."""
-
-    @classmethod
-    def create(
-        cls,
-        config: Dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> RedFlagGuard:
-        """Creates the guard (stateless)."""
-        return cls()
 
     def process(self, messages: List[Message]) -> List[Message]:
         """Checks every message; a red flag wins over any other prediction."""
