@@ -5,10 +5,10 @@ export RASA_TELEMETRY_ENABLED := false
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help install spacy train run shell test test-unit test-rasa validate lint check-knowledge report clean
+.PHONY: help install system-packages spacy train run shell test test-unit test-rasa validate lint check-knowledge report clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 install: ## Find Python 3.8-3.10, build .venv and install the pinned requirements
 	@bash scripts/setup.sh
@@ -28,7 +28,10 @@ shell: train ## Talk to the full bot in the terminal
 validate: install ## rasa data validate --fail-on-warnings
 	@$(VENV)/bin/rasa data validate --fail-on-warnings
 
-test: train ## Run every test: lint, knowledge checks, unit, NLU hold-out, end-to-end, data, conversations
+system-packages: ## Install the Debian packages the tests use (PostgreSQL), if missing
+	@bash scripts/system-packages.sh
+
+test: train system-packages ## Run every test: lint, knowledge checks, unit, NLU hold-out, end-to-end, data, conversations
 	@$(MAKE) --no-print-directory lint check-knowledge
 	@$(PY) -m pytest
 	@$(MAKE) --no-print-directory validate test-rasa

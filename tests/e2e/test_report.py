@@ -60,3 +60,44 @@ def test_report_on_scripted_conversations(bot, knowledge, tmp_path):
 def test_report_refuses_a_missing_database(tmp_path, capsys):
     assert main(["--db", str(tmp_path / "nothing.db")]) == 2
     assert "No tracker store" in capsys.readouterr().out
+
+
+def test_report_reads_a_postgresql_tracker_store_the_same_way(bot, tmp_path):
+    """Copies the scripted conversations into PostgreSQL through Rasa's own SQL
+    tracker store, then checks the report from PostgreSQL equals SQLite's."""
+    import asyncio
+
+    from rasa.core.tracker_store import SQLTrackerStore
+    from rasa.shared.core.domain import Domain
+
+    from tests.conftest import ROOT
+    from tests.postgres import postgres_server
+
+    prefix = f"pg-{uuid.uuid4().hex[:8]}"
+    for message in ["what is a nerve block", "/feedback_helpful", "I can't breathe", "tell me a joke"]:
+        bot.send(f"{prefix}-1", message)
+    today = dt.date.today()
+    domain = Domain.load(str(ROOT / "domain.yml"))
+    source = SQLTrackerStore(domain, dialect="sqlite", db=str(bot.db))
+    with postgres_server() as url:
+        port = int(url.rsplit(":", 1)[1].split("/")[0])
+        target = SQLTrackerStore(
+            domain, dialect="postgresql", host="127.0.0.1", port=port, db="rasa", username="rasa"
+        )
+
+        async def copy():
+            for sender in await source.keys():
+                if sender.startswith(prefix):
+                    await target.save(await source.retrieve_full_tracker(sender))
+
+        asyncio.run(copy())
+        from_sqlite = build_report(
+            [t for t in read_turns(str(bot.db), today, today) if t.sender.startswith(prefix)], today, today
+        )
+        from_postgres = build_report(read_turns(url, today, today), today, today)
+        target.engine.dispose()
+    assert from_postgres.messages == from_sqlite.messages == 4
+    assert from_postgres.top_cells == from_sqlite.top_cells == [("nerve_block/overview", 1)]
+    assert from_postgres.red_flags == from_sqlite.red_flags == {"cardio_respiratory": 1}
+    assert from_postgres.feedback == from_sqlite.feedback
+    assert from_postgres.out_of_scope_rate == from_sqlite.out_of_scope_rate
