@@ -5,12 +5,12 @@ export RASA_TELEMETRY_ENABLED := false
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help install system-packages spacy train run shell test test-unit test-rasa validate lint check-knowledge report clean
+.PHONY: help install system-packages spacy train run shell test test-unit test-rasa test-browser validate lint check-knowledge report clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-install: ## Find Python 3.8-3.10, build .venv and install the pinned requirements
+install: ## Find Python 3.8-3.10, build .venv, install the pinned requirements and the widget's npm packages
 	@bash scripts/setup.sh
 
 spacy: install ## Build the project's spaCy pipeline from the knowledge file
@@ -19,7 +19,7 @@ spacy: install ## Build the project's spaCy pipeline from the knowledge file
 train: install ## Build the spaCy pipeline and train, only if their inputs changed (FORCE=1 always)
 	@bash scripts/train.sh
 
-run: train ## Start the action server and Rasa server (REST + socket.io on :5005)
+run: train ## Start the action server and Rasa server (REST, socket.io, chat widget and demo page on :5005)
 	@bash scripts/run.sh
 
 shell: train ## Talk to the full bot in the terminal
@@ -28,7 +28,7 @@ shell: train ## Talk to the full bot in the terminal
 validate: install ## rasa data validate --fail-on-warnings
 	@$(VENV)/bin/rasa data validate --fail-on-warnings
 
-system-packages: ## Install the Debian packages the tests use (PostgreSQL), if missing
+system-packages: ## Install the Debian packages the tests use (PostgreSQL, Chromium), if missing
 	@bash scripts/system-packages.sh
 
 test: train system-packages ## Run every test: lint, knowledge checks, unit, NLU hold-out, end-to-end, data, conversations
@@ -49,8 +49,11 @@ check-knowledge: install ## Check the knowledge file (sources, reviews, reading 
 report: install ## Conversation report from the tracker store (ARGS="--since 2026-11-01 --db URL")
 	@$(PY) -m bot.analytics.report $(ARGS)
 
+test-browser: train system-packages ## Browser tests of the chat widget (Chromium + Playwright, real servers)
+	@$(PY) -m pytest tests/browser
+
 lint: install ## ruff
 	@$(VENV)/bin/ruff check bot actions tests
 
-clean: ## Remove the virtual environment, models and build outputs
-	rm -rf $(VENV) models build results .pytest_cache
+clean: ## Remove the virtual environment, npm packages, models and build outputs
+	rm -rf $(VENV) node_modules models build results .pytest_cache

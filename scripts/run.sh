@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Starts the action server and the Rasa server (REST and socket.io on port 5005)
-# and stops both on Ctrl-C. `scripts/run.sh shell` talks in the terminal instead.
+# Starts the action server and the Rasa server (REST and socket.io on port 5005,
+# plus the chat widget and its demo clinic page at http://localhost:5005/) and
+# stops both on Ctrl-C. `scripts/run.sh shell` talks in the terminal instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export RASA_TELEMETRY_ENABLED=false
@@ -50,6 +51,7 @@ done
 cat <<MSG
 
 The assistant is running. Talk to it:
+  browser:   http://localhost:$RASA_PORT/ (the demo clinic page with the chat widget)
   REST:      curl -s localhost:$RASA_PORT/webhooks/rest/webhook -d '{"sender": "me", "message": "what is RFA?"}'
   socket.io: http://localhost:$RASA_PORT/socket.io (the chat widget's channel)
   terminal:  make shell

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds .venv with a Python that Rasa 3.6 supports (3.8, 3.9 or 3.10) and installs
-# the pinned requirements. Re-running it does nothing when nothing changed.
+# the pinned requirements, and the chat widget's npm packages (package-lock.json,
+# `npm ci`). Re-running it does nothing when nothing changed.
 #
 # Where it looks for Python, in order: $PYTHON, then python3.10 / python3.9 /
 # python3.8 / python3 on PATH, then pyenv's installed versions, then `uv python find`.
@@ -43,6 +44,44 @@ find_python() {
   fi
   return 1
 }
+
+as_root() {
+  # apt-get needs root: run it directly as root, through sudo when that works
+  # without a password, and otherwise not at all.
+  if [ "$(id -u)" = 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo "$@"
+  else return 1
+  fi
+}
+
+apt_install() {
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# The chat widget's browser packages (socket.io client; axe-core for the tests),
+# pinned in package-lock.json and served by the Rasa server from node_modules.
+setup_node_modules() {
+  local stamp=node_modules/.package-lock.sha256 wanted
+  wanted=$(cat package.json package-lock.json | sha256sum | cut -d' ' -f1)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ]; then
+    return 0
+  fi
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "npm not found: installing Debian's nodejs and npm"
+    if ! apt_install nodejs npm; then
+      echo "warning: npm is missing and could not be installed (needs root): sudo apt-get install nodejs npm" >&2
+      echo "         Until then the chat widget uses the REST channel and the browser tests fail." >&2
+      return 0
+    fi
+  fi
+  npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+  echo "$wanted" > "$stamp"
+  echo "Installed the chat widget's npm packages (package-lock.json) into node_modules"
+}
+
+# The browser side first (independent of Python); each step does nothing when done.
+setup_node_modules
 
 stamp="$VENV/.requirements.sha256"
 wanted=$(cat requirements/*.txt | sha256sum | cut -d' ' -f1)

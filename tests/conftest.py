@@ -12,6 +12,7 @@ import yaml
 from bot.knowledge import KnowledgeBase, load_knowledge
 from bot.replies import Responder
 from bot.settings import ClinicSettings, load_settings
+from tests.servers import bot  # noqa: F401  (the real servers, started once per session)
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"

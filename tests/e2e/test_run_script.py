@@ -51,6 +51,10 @@ def test_run_script_serves_and_stops_on_ctrl_c(tmp_path, knowledge, referral):
             timeout=30,
         ).json()
         assert [m["text"] for m in reply] == [knowledge.answer("nerve_block", "overview").text, referral]
+        # A browser at the server's address gets the demo clinic page with the chat widget.
+        assert f"http://localhost:{rasa_port}/ (the demo clinic page" in log.read_text()
+        page = requests.get(f"http://127.0.0.1:{rasa_port}/", headers={"Accept": "text/html"}, timeout=30)
+        assert page.url.endswith("/webhooks/web/") and 'src="widget.js"' in page.text
 
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         assert process.wait(timeout=60) is not None

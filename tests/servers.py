@@ -1,0 +1,152 @@
+"""Starts the real action server and a real Rasa server (with the trained model and
+``credentials.yml``) on free local ports, once per test session.
+
+The ``bot`` fixture defined here is made available to every test by
+``tests/conftest.py``, so the end-to-end tests and the browser tests share one
+pair of servers.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, Iterator, List
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "models" / "pain-clinic.tar.gz"
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(check, timeout: float, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"server exited early (code {process.returncode}); log:\n{log.read_text()[-3000:]}"
+            )
+        try:
+            if check():
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"server not ready after {timeout}s; log:\n{log.read_text()[-3000:]}")
+
+
+class Bot:
+    """A client for the running Rasa server's REST channel and tracker API."""
+
+    def __init__(self, url: str, token: str, db: Path, port: int, log: Path) -> None:
+        self.url = url
+        self.token = token
+        self.db = db  # the SQLite tracker store the server writes
+        self.port = port
+        self.log = log
+
+    def send(self, sender: str, message: str) -> List[Dict]:
+        response = requests.post(
+            f"{self.url}/webhooks/rest/webhook", json={"sender": sender, "message": message}, timeout=30
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def texts(self, sender: str, message: str) -> List[str]:
+        return [m.get("text", "") for m in self.send(sender, message)]
+
+    def slot(self, sender: str, name: str):
+        response = requests.get(
+            f"{self.url}/conversations/{sender}/tracker", params={"token": self.token}, timeout=30
+        )
+        response.raise_for_status()
+        return response.json()["slots"].get(name)
+
+
+@pytest.fixture(scope="session")
+def bot(tmp_path_factory) -> Iterator[Bot]:
+    if not MODEL.exists():
+        pytest.fail(f"No trained model at {MODEL}: run `make train` (make test does it for you).")
+    workdir = tmp_path_factory.mktemp("servers")
+    actions_port, rasa_port = free_port(), free_port()
+    endpoints = workdir / "endpoints.yml"
+    db = workdir / "conversations.db"
+    endpoints.write_text(
+        f'action_endpoint:\n  url: "http://127.0.0.1:{actions_port}/webhook"\n'
+        f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{db}"\n'
+    )
+    env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "PYTHONPATH": str(ROOT)}
+    token = secrets.token_hex(16)
+    processes = []
+    try:
+        actions_log = workdir / "actions.log"
+        actions = subprocess.Popen(
+            [sys.executable, "-m", "actions", "--port", str(actions_port)],
+            cwd=ROOT,
+            env=env,
+            stdout=actions_log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        processes.append(actions)
+        wait_until(
+            lambda: requests.get(f"http://127.0.0.1:{actions_port}/health", timeout=2).ok,
+            60,
+            actions,
+            actions_log,
+        )
+        rasa_log = workdir / "rasa.log"
+        rasa = subprocess.Popen(
+            [
+                str(VENV_BIN / "rasa"),
+                "run",
+                "-m",
+                str(MODEL),
+                "--port",
+                str(rasa_port),
+                "--endpoints",
+                str(endpoints),
+                "--credentials",
+                str(ROOT / "credentials.yml"),
+                # The HTTP API is enabled here only so tests can read slots from the tracker.
+                "--enable-api",
+                "--auth-token",
+                token,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=rasa_log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        processes.append(rasa)
+        url = f"http://127.0.0.1:{rasa_port}"
+        wait_until(
+            lambda: requests.get(f"{url}/status", params={"token": token}, timeout=2)
+            .json()
+            .get("model_file"),
+            240,
+            rasa,
+            rasa_log,
+        )
+        bot = Bot(url, token, db, rasa_port, rasa_log)
+        bot.actions_log = actions_log
+        yield bot
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
