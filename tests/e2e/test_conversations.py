@@ -180,3 +180,11 @@ def test_sources_button_and_feedback_after_an_answer(bot, knowledge, referral):
     ]
     assert bot.slot(sender, "feedback") == "unhelpful"
     assert bot.slot(sender, "last_answer") == "spinal_cord_stimulation/risks"
+
+
+def test_knowledge_version_in_the_tracker_and_the_start_up_log(bot, knowledge):
+    sender = new_sender()
+    bot.send(sender, "how long does a nerve block last")
+    assert bot.slot(sender, "knowledge_version") == knowledge.version
+    assert bot.slot(sender, "last_answer") == "nerve_block/relief_duration"
+    assert f"version {knowledge.version}" in bot.actions_log.read_text()
