@@ -35,6 +35,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.knowledge import KnowledgeError, get_knowledge
 from bot.settings import SettingsError, get_settings
 
 logger = logging.getLogger(__name__)
@@ -58,10 +59,17 @@ VENDOR: Dict[str, str] = {
 _SAFE_HOST = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
 
 
-def clinic_config() -> Dict[str, str]:
-    """The clinic details the widget and the demo page show (``/config.json``)."""
+def clinic_config() -> Dict[str, Any]:
+    """The clinic details and disclaimer the widget and demo page show (``/config.json``).
+
+    The disclaimer's wording comes from the knowledge file's messages, filled with
+    the clinic settings, like every other message the assistant shows.
+    """
     settings = get_settings()
+    messages = get_knowledge().messages
+    values = settings.template_values()
     return {
+        "disclaimer": [messages[key].format(**values) for key in ("disclaimer", "disclaimer_emergency")],
         "name": settings.name,
         "phone": settings.phone,
         "hours": settings.hours,
@@ -169,7 +177,7 @@ class WebChatInput(InputChannel):
         async def config(request: Request) -> HTTPResponse:
             try:
                 values = clinic_config()
-            except SettingsError as error:
+            except (SettingsError, KnowledgeError) as error:
                 logger.error("Chat widget configuration unavailable: %s", error)
                 return response.json({"error": "clinic settings unavailable"}, status=500)
             return response.json(values, headers={"Cache-Control": "no-cache"})

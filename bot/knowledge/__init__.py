@@ -64,6 +64,8 @@ MESSAGES: Tuple[str, ...] = (
     "emergency",
     "emergency_self_harm",
     "after_emergency",
+    "disclaimer",
+    "disclaimer_emergency",
     "sources_intro",
     "sources_refer",
     "sources_none",

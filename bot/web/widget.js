@@ -319,16 +319,19 @@
     var cfg = state.config;
     notice.textContent = "";
     var body = el("div", { className: "notice-body" });
-    body.appendChild(el("p", {}, [el("strong", { text: "General information only." }),
-      " I'm an automated assistant. I explain pain treatments in general. This is not medical advice about your own health."]));
-    var emergency = el("p", {}, [el("strong", { text: "Not for emergencies. " })]);
-    if (cfg && cfg.emergency_number) {
-      appendLinked(emergency, "If you have an emergency, call " + cfg.emergency_number + " now.");
-      if (cfg.crisis_line) emergency.appendChild(document.createTextNode(" If you are thinking about hurting yourself, contact " + cfg.crisis_line + "."));
-    } else {
-      emergency.appendChild(document.createTextNode("If you have an emergency, call your local emergency number now."));
-    }
-    body.appendChild(emergency);
+    // The wording comes from the knowledge file (config.json); the first sentence
+    // of each paragraph is its heading. Until the server answers, a short
+    // built-in notice stands in.
+    var paragraphs = cfg && cfg.disclaimer && cfg.disclaimer.length ? cfg.disclaimer : [
+      "General information only. This is not medical advice.",
+      "Not for emergencies. If you have an emergency, call your local emergency number now.",
+    ];
+    paragraphs.forEach(function (text) {
+      var split = text.indexOf(". ");
+      var p = el("p", {}, split > 0 ? [el("strong", { text: text.slice(0, split + 1) })] : []);
+      appendLinked(p, split > 0 ? text.slice(split + 1) : text);
+      body.appendChild(p);
+    });
     notice.appendChild(el("span", { className: "notice-icon" }, [icon(ICON_INFO, 20)]));
     notice.appendChild(body);
     subtitle.textContent = cfg && cfg.name ? cfg.name : "";

@@ -31,6 +31,7 @@ def test_browser_at_the_server_address_gets_the_demo_page_and_clinic_details(new
     # Other clients asking for / still get Rasa's own answer.
     assert requests.get(bot.url, timeout=10).text.startswith("Hello from Rasa")
     config = requests.get(f"{bot.url}/webhooks/web/config.json", timeout=10).json()
+    assert settings.emergency_number in config.pop("disclaimer")[1]
     assert config == {
         "name": settings.name,
         "phone": settings.phone,

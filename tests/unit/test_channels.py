@@ -39,8 +39,13 @@ def test_credentials_name_the_project_channels():
     assert "bot.channels.web.WebChatInput" in credentials
 
 
-def test_config_is_the_clinic_settings(settings):
+def test_config_is_the_clinic_settings_and_the_disclaimer_from_the_knowledge_file(settings, knowledge):
+    values = settings.template_values()
     assert clinic_config() == {
+        "disclaimer": [
+            knowledge.messages["disclaimer"].format(**values),
+            knowledge.messages["disclaimer_emergency"].format(**values),
+        ],
         "name": settings.name,
         "phone": settings.phone,
         "hours": settings.hours,
