@@ -5,7 +5,7 @@ export RASA_TELEMETRY_ENABLED := false
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help install system-packages spacy train run shell test test-unit test-rasa test-browser validate lint check-knowledge report clean
+.PHONY: help install system-packages spacy train run shell test test-unit test-rasa test-browser test-channels validate lint check-knowledge report clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ report: install ## Conversation report from the tracker store (ARGS="--since 202
 
 test-browser: train system-packages ## Browser tests of the chat widget (Chromium + Playwright, real servers)
 	@$(PY) -m pytest tests/browser
+
+test-channels: train ## Slack, Telegram and shell tests (real servers, fake Slack/Telegram APIs)
+	@$(PY) -m pytest tests/channels
 
 lint: install ## ruff
 	@$(VENV)/bin/ruff check bot actions tests

@@ -9,6 +9,8 @@ mode=${1:-server}
 RASA_PORT=${RASA_PORT:-5005}
 ACTIONS_PORT=${ACTIONS_PORT:-5055}
 MODEL=models/pain-clinic.tar.gz
+# credentials.channels.yml adds Slack and Telegram (their secrets from the environment).
+CREDENTIALS=${CREDENTIALS:-credentials.yml}
 
 # endpoints.yml names the action server on port 5055; follow ACTIONS_PORT if it differs.
 ENDPOINTS=endpoints.yml
@@ -40,7 +42,7 @@ if [ "$mode" = shell ]; then
   exit 0
 fi
 
-.venv/bin/rasa run -m "$MODEL" --credentials credentials.yml --endpoints "$ENDPOINTS" \
+.venv/bin/rasa run -m "$MODEL" --credentials "$CREDENTIALS" --endpoints "$ENDPOINTS" \
   --port "$RASA_PORT" --cors "http://localhost:$RASA_PORT" &
 pids+=($!)
 for _ in $(seq 240); do

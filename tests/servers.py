@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, Iterator, List
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import pytest
 import requests
@@ -75,78 +75,114 @@ class Bot:
         return response.json()["slots"].get(name)
 
 
+def start_action_server(workdir: Path, env: Dict[str, str]) -> Tuple[subprocess.Popen, int, Path]:
+    """Starts the real action server on a free port; returns it, its port and its log."""
+    port = free_port()
+    log = workdir / "actions.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "actions", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_until(lambda: requests.get(f"http://127.0.0.1:{port}/health", timeout=2).ok, 60, process, log)
+    except BaseException:
+        stop([process])
+        raise
+    return process, port, log
+
+
+def start_rasa_server(
+    workdir: Path,
+    actions_port: int,
+    env: Dict[str, str],
+    credentials: Path = ROOT / "credentials.yml",
+    token: Optional[str] = None,
+    name: str = "rasa",
+    port: Optional[int] = None,
+) -> Tuple[subprocess.Popen, Bot]:
+    """Starts a real Rasa server with the trained model and ``credentials`` on a free
+    port, talking to the action server on ``actions_port`` and keeping conversations
+    in its own SQLite file in ``workdir``; returns it once the model is loaded."""
+    if not MODEL.exists():
+        pytest.fail(f"No trained model at {MODEL}: run `make train` (make test does it for you).")
+    port = port or free_port()
+    token = token or secrets.token_hex(16)
+    endpoints = workdir / f"endpoints.{name}.yml"
+    db = workdir / ("conversations.db" if name == "rasa" else f"conversations.{name}.db")
+    endpoints.write_text(
+        f'action_endpoint:\n  url: "http://127.0.0.1:{actions_port}/webhook"\n'
+        f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{db}"\n'
+    )
+    log = workdir / f"{name}.log"
+    process = subprocess.Popen(
+        [
+            str(VENV_BIN / "rasa"),
+            "run",
+            "-m",
+            str(MODEL),
+            "--port",
+            str(port),
+            "--endpoints",
+            str(endpoints),
+            "--credentials",
+            str(credentials),
+            # The HTTP API is enabled here only so tests can read slots from the tracker.
+            "--enable-api",
+            "--auth-token",
+            token,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def model_loaded() -> bool:
+        status = requests.get(f"{url}/status", params={"token": token}, timeout=2).json()
+        return bool(status.get("model_file"))
+
+    try:
+        wait_until(model_loaded, 240, process, log)
+    except BaseException:
+        stop([process])
+        raise
+    return process, Bot(url, token, db, port, log)
+
+
+def server_env(**extra: str) -> Dict[str, str]:
+    """The environment the servers run in."""
+    return {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "PYTHONPATH": str(ROOT), **extra}
+
+
+def stop(processes: List[subprocess.Popen]) -> None:
+    """Stops ``processes`` (SIGTERM, then SIGKILL after 20 s)."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 @pytest.fixture(scope="session")
 def bot(tmp_path_factory) -> Iterator[Bot]:
     if not MODEL.exists():
         pytest.fail(f"No trained model at {MODEL}: run `make train` (make test does it for you).")
     workdir = tmp_path_factory.mktemp("servers")
-    actions_port, rasa_port = free_port(), free_port()
-    endpoints = workdir / "endpoints.yml"
-    db = workdir / "conversations.db"
-    endpoints.write_text(
-        f'action_endpoint:\n  url: "http://127.0.0.1:{actions_port}/webhook"\n'
-        f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{db}"\n'
-    )
-    env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "PYTHONPATH": str(ROOT)}
-    token = secrets.token_hex(16)
+    env = server_env()
     processes = []
     try:
-        actions_log = workdir / "actions.log"
-        actions = subprocess.Popen(
-            [sys.executable, "-m", "actions", "--port", str(actions_port)],
-            cwd=ROOT,
-            env=env,
-            stdout=actions_log.open("w"),
-            stderr=subprocess.STDOUT,
-        )
+        actions, actions_port, actions_log = start_action_server(workdir, env)
         processes.append(actions)
-        wait_until(
-            lambda: requests.get(f"http://127.0.0.1:{actions_port}/health", timeout=2).ok,
-            60,
-            actions,
-            actions_log,
-        )
-        rasa_log = workdir / "rasa.log"
-        rasa = subprocess.Popen(
-            [
-                str(VENV_BIN / "rasa"),
-                "run",
-                "-m",
-                str(MODEL),
-                "--port",
-                str(rasa_port),
-                "--endpoints",
-                str(endpoints),
-                "--credentials",
-                str(ROOT / "credentials.yml"),
-                # The HTTP API is enabled here only so tests can read slots from the tracker.
-                "--enable-api",
-                "--auth-token",
-                token,
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=rasa_log.open("w"),
-            stderr=subprocess.STDOUT,
-        )
+        rasa, bot = start_rasa_server(workdir, actions_port, env)
         processes.append(rasa)
-        url = f"http://127.0.0.1:{rasa_port}"
-        wait_until(
-            lambda: requests.get(f"{url}/status", params={"token": token}, timeout=2)
-            .json()
-            .get("model_file"),
-            240,
-            rasa,
-            rasa_log,
-        )
-        bot = Bot(url, token, db, rasa_port, rasa_log)
         bot.actions_log = actions_log
+        bot.actions_port = actions_port
         yield bot
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop(processes)
