@@ -25,6 +25,7 @@ import re
 import string
 import sys
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -61,6 +62,7 @@ class Problem:
         return f"{where}: {self.message}"
 
 
+@lru_cache(maxsize=None)
 def reading_grade(text: str) -> float:
     """Flesch-Kincaid grade of a text (placeholders and web addresses left out)."""
     import textstat
