@@ -38,11 +38,11 @@ for _ in $(seq 60); do
 done
 
 if [ "$mode" = shell ]; then
-  .venv/bin/rasa shell -m "$MODEL" --endpoints "$ENDPOINTS" --port "$RASA_PORT"
+  .venv/bin/python -m bot.server shell -m "$MODEL" --endpoints "$ENDPOINTS" --port "$RASA_PORT"
   exit 0
 fi
 
-.venv/bin/rasa run -m "$MODEL" --credentials "$CREDENTIALS" --endpoints "$ENDPOINTS" \
+.venv/bin/python -m bot.server run -m "$MODEL" --credentials "$CREDENTIALS" --endpoints "$ENDPOINTS" \
   --port "$RASA_PORT" --cors "http://localhost:$RASA_PORT" &
 pids+=($!)
 for _ in $(seq 240); do

@@ -119,7 +119,9 @@ def start_rasa_server(
     log = workdir / f"{name}.log"
     process = subprocess.Popen(
         [
-            str(VENV_BIN / "rasa"),
+            sys.executable,
+            "-m",
+            "bot.server",
             "run",
             "-m",
             str(MODEL),
