@@ -1,0 +1,1 @@
+"""Measurements of the assistant: ``make evaluate`` (understanding) and ``make bench`` (speed, memory)."""
