@@ -56,7 +56,7 @@ test-channels: train ## Slack, Telegram and shell tests (real servers, fake Slac
 	@$(PY) -m pytest tests/channels
 
 lint: install ## ruff
-	@$(VENV)/bin/ruff check bot actions tests
+	@$(VENV)/bin/ruff check bot actions tests benchmarks
 
 clean: ## Remove the virtual environment, npm packages, models and build outputs
 	rm -rf $(VENV) node_modules models build results .pytest_cache
