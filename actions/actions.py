@@ -17,7 +17,7 @@ from bot.knowledge import get_knowledge
 from bot.replies import Outcome, Responder
 from bot.settings import get_settings
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)  # what was answered: DEBUG only, it is health information (SECURITY.md)
 
 PROCEDURE_ENTITY = "procedure"
 RED_FLAG_ENTITY = "red_flag"
@@ -75,7 +75,7 @@ class ActionAnswerQuestion(Action):
         intent = (tracker.latest_message.get("intent") or {}).get("name") or "inform"
         slots = {name: tracker.get_slot(name) for name in ("procedure", "topic", "pending_topic")}
         outcome = responder().answer_question(intent, entity_values(tracker, PROCEDURE_ENTITY), slots)
-        logger.info("answered %s", outcome.slots.get("last_answer") or "with a clarifying question")
+        logger.debug("answered %s", outcome.slots.get("last_answer") or "with a clarifying question")
         return send(outcome, dispatcher)
 
 
@@ -120,7 +120,7 @@ class ActionHandleEmergency(Action):
         """Instructions for the red-flag category, then the specialist."""
         categories = entity_values(tracker, RED_FLAG_ENTITY)
         category: Optional[str] = categories[0] if categories else None
-        logger.info("red flag: %s", category or "recognised by the classifier")
+        logger.debug("red flag: %s", category or "recognised by the classifier")
         return send(responder().emergency(category), dispatcher)
 
 
@@ -178,7 +178,7 @@ class ActionRecordFeedback(Action):
     ) -> List[EventType]:
         """Thanks, or (for "not helpful") an invitation to say what was missing."""
         helpful = (tracker.latest_message.get("intent") or {}).get("name") == "feedback_helpful"
-        logger.info(
+        logger.debug(
             "feedback on %s: %s", tracker.get_slot("last_answer"), "helpful" if helpful else "unhelpful"
         )
         return send(responder().feedback(helpful), dispatcher)

@@ -12,6 +12,20 @@ MODEL=models/pain-clinic.tar.gz
 # credentials.channels.yml adds Slack and Telegram (their secrets from the environment).
 CREDENTIALS=${CREDENTIALS:-credentials.yml}
 
+# The action server serves only requests carrying this shared secret (endpoints.yml
+# sends it). Set it yourself when the servers run apart; otherwise one per run.
+if [ -z "${ACTION_SERVER_TOKEN:-}" ]; then
+  ACTION_SERVER_TOKEN=$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(32))')
+fi
+export ACTION_SERVER_TOKEN
+# Rasa's HTTP API stays off unless RASA_JWT_SECRET is set; then it needs a JWT
+# signed with that secret (bot/server/http_api.py, SECURITY.md).
+API_ARGS=()
+if [ -n "${RASA_JWT_SECRET:-}" ]; then
+  export RASA_JWT_SECRET
+  API_ARGS=(--enable-api --jwt-method HS256)
+fi
+
 # endpoints.yml names the action server on port 5055; follow ACTIONS_PORT if it differs.
 ENDPOINTS=endpoints.yml
 if [ "$ACTIONS_PORT" != 5055 ]; then
@@ -43,7 +57,7 @@ if [ "$mode" = shell ]; then
 fi
 
 .venv/bin/python -m bot.server run -m "$MODEL" --credentials "$CREDENTIALS" --endpoints "$ENDPOINTS" \
-  --port "$RASA_PORT" --cors "http://localhost:$RASA_PORT" &
+  --port "$RASA_PORT" ${API_ARGS[@]+"${API_ARGS[@]}"} &
 pids+=($!)
 for _ in $(seq 240); do
   if curl -fsS "http://localhost:$RASA_PORT/" >/dev/null 2>&1; then break; fi
@@ -56,6 +70,8 @@ The assistant is running. Talk to it:
   browser:   http://localhost:$RASA_PORT/ (the demo clinic page with the chat widget)
   REST:      curl -s localhost:$RASA_PORT/webhooks/rest/webhook -d '{"sender": "me", "message": "what is RFA?"}'
   socket.io: http://localhost:$RASA_PORT/socket.io (the chat widget's channel)
+  websites:  the clinic sites in bot/clinic.yml (allowed_origins) may embed the widget
+  HTTP API:  $([ ${#API_ARGS[@]} -gt 0 ] && echo "on, JWT signed with RASA_JWT_SECRET" || echo "off (set RASA_JWT_SECRET to enable it)")
   terminal:  make shell
 Press Ctrl-C to stop both servers.
 MSG
