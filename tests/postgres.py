@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 
 def _binaries() -> Path:
@@ -27,8 +27,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def postgres_server(database: str = "rasa") -> Iterator[str]:
-    """Starts PostgreSQL in a temporary folder; yields an SQLAlchemy URL to ``database``."""
+def postgres_server(database: str = "rasa", password: Optional[str] = None) -> Iterator[str]:
+    """Starts PostgreSQL in a temporary folder; yields an SQLAlchemy URL to ``database``.
+
+    With ``password``, user ``rasa`` must give it (scram-sha-256), as in production;
+    without, any local connection is trusted."""
     binaries = _binaries()
     as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     data = Path(tempfile.mkdtemp(prefix="pg-test-"))
@@ -37,7 +40,15 @@ def postgres_server(database: str = "rasa") -> Iterator[str]:
     port = _free_port()
     run = lambda *args: subprocess.run([*as_postgres, *args], check=True, capture_output=True)  # noqa: E731
     try:
-        run(str(binaries / "initdb"), "-D", str(data / "db"), "-A", "trust", "-U", "rasa")
+        if password:
+            pwfile = data / "pwfile"
+            pwfile.write_text(password + "\n")
+            if as_postgres:
+                shutil.chown(pwfile, "postgres", "postgres")
+            auth = ["-A", "scram-sha-256", f"--pwfile={pwfile}"]
+        else:
+            auth = ["-A", "trust"]
+        run(str(binaries / "initdb"), "-D", str(data / "db"), *auth, "-U", "rasa")
         options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
         run(
             str(binaries / "pg_ctl"),
@@ -50,8 +61,12 @@ def postgres_server(database: str = "rasa") -> Iterator[str]:
             str(data / "log"),
             "start",
         )
-        run(str(binaries / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "rasa", database)
-        yield f"postgresql://rasa@127.0.0.1:{port}/{database}"
+        createdb = [str(binaries / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "rasa", database]
+        subprocess.run(
+            [*as_postgres, "env", f"PGPASSWORD={password or ''}", *createdb], check=True, capture_output=True
+        )
+        credentials = f"rasa:{password}" if password else "rasa"
+        yield f"postgresql://{credentials}@127.0.0.1:{port}/{database}"
     finally:
         subprocess.run(
             [*as_postgres, str(binaries / "pg_ctl"), "-D", str(data / "db"), "-m", "fast", "-w", "stop"],
