@@ -120,6 +120,33 @@ def refuse_model_routes(app: Any) -> None:
     app.register_middleware(model_routes_disabled, "request")
 
 
+def answer_bad_tokens_with_401(app: Any) -> None:
+    """A JWT that PyJWT rejects outright (``alg: none``, another algorithm) gets 401, not 500.
+
+    sanic-jwt turns an invalid signature or an expired token into "not authenticated"
+    but lets PyJWT's ``InvalidAlgorithmError`` escape as a server error.
+    """
+    import jwt
+    from sanic import response
+
+    async def not_authenticated(request: Any, exception: Exception) -> Any:
+        logger.warning(
+            "Refused %s %s: unusable JWT (%s).", request.method, request.path, type(exception).__name__
+        )
+        return response.json(
+            {
+                "version": None,
+                "status": "failure",
+                "reason": "NotAuthenticated",
+                "message": "User is not authenticated.",
+                "code": 401,
+            },
+            status=401,
+        )
+
+    app.error_handler.add(jwt.exceptions.PyJWTError, not_authenticated)
+
+
 def wrap_configure_app(configure_app: Callable[..., Any]) -> Callable[..., Any]:
     """``rasa.core.run.configure_app`` with the checks of this module."""
     signature = inspect.signature(configure_app, follow_wrapped=True)
@@ -140,6 +167,7 @@ def wrap_configure_app(configure_app: Callable[..., Any]) -> Callable[..., Any]:
         arguments["jwt_method"] = method
         app = configure_app(*bound.args, **bound.kwargs)
         if arguments.get("enable_api"):
+            answer_bad_tokens_with_401(app)
             if model_endpoints_allowed():
                 logger.warning(
                     "%s is set: model management is open to admin JWTs.", ALLOW_MODEL_ENDPOINTS_ENV

@@ -18,7 +18,10 @@ This module, installed in the Rasa server (``bot/server`` hook) and in the actio
 server (``python -m actions``), does four things:
 
 1. Structured (structlog) events at INFO and above have the values of the keys in
-   :data:`SENSITIVE_KEYS` replaced with ``[redacted]``.
+   :data:`SENSITIVE_KEYS` replaced with ``[redacted]``, and their tracebacks are
+   plain text: Rasa's JSON logs (what it writes when stdout is not a terminal, as in
+   containers) render tracebacks with every frame's local variables, i.e. the
+   message, the tracker and the slots.
 2. The text of the message being handled (and, in the action server, the
    conversation's slot values) is remembered for the current request
    (``contextvars``); every standard ``logging`` record at INFO or above made
@@ -34,6 +37,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import sys
 import traceback
 from contextvars import ContextVar
 from typing import Any, Callable, Dict, Iterable, MutableMapping, Optional, Tuple
@@ -127,12 +131,35 @@ def scrub(text: str, values: Optional[Tuple[str, ...]] = None) -> str:
 def redact_event_dict(
     _: Any, method_name: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """A structlog processor: sensitive keys of INFO-and-above events become ``[redacted]``."""
+    """A structlog processor for INFO-and-above events.
+
+    Sensitive keys become ``[redacted]``, and a traceback becomes plain text (scrubbed
+    of the current message) instead of the structured one Rasa's JSON logging
+    renders, which lists every frame's local variables: the message, the tracker,
+    the slots.
+    """
     if method_name in _DEBUG_METHODS:
         return event_dict
     for key in SENSITIVE_KEYS.intersection(event_dict):
         event_dict[key] = REDACTED
+    _plain_traceback(method_name, event_dict)
     return event_dict
+
+
+def _plain_traceback(method_name: str, event_dict: MutableMapping[str, Any]) -> None:
+    exc_info = event_dict.get("exc_info")
+    if exc_info is None and method_name == "exception":
+        exc_info = True
+    if not exc_info:
+        return
+    if isinstance(exc_info, BaseException):
+        exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+    elif not isinstance(exc_info, tuple):
+        exc_info = sys.exc_info()
+    if exc_info[0] is not None:
+        event_dict["exception"] = scrub("".join(traceback.format_exception(*exc_info)).rstrip("\n"))
+    # False, not absent: structlog's set_exc_info would bring the live exception back.
+    event_dict["exc_info"] = False
 
 
 def scrub_record(record: logging.LogRecord) -> None:
