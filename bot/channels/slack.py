@@ -12,7 +12,9 @@ sends events and button clicks to ``/webhooks/slack/webhook``. What differs from
   and a second event for the same message (a mention in a channel the bot also
   reads arrives as ``message`` and ``app_mention``), are acknowledged with
   ``X-Slack-No-Retry: 1`` and never answered twice. A retry of an event this
-  server never received is answered.
+  server never received is answered. With several replicas, what was answered is
+  kept in Redis (``REDIS_HOST``, see ``bot/channels/state.py``), so a retry that
+  reaches another replica is not answered again either.
 - The challenge is answered as ``{"challenge": ...}``; edits, joins and other
   message subtypes and the bot's own messages are ignored.
 - Buttons are sent as Slack interactive buttons, up to 25 per row of actions
@@ -29,8 +31,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
-from collections import OrderedDict
 from http import HTTPStatus
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Set
 
@@ -42,6 +42,8 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.channels.state import MemoryState, channel_state
 
 logger = logging.getLogger(__name__)
 
@@ -57,27 +59,11 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-class SeenEvents:
-    """The events and messages already handled, forgotten after an hour."""
+class SeenEvents(MemoryState):
+    """The events and messages already handled in this process, forgotten after an hour."""
 
     def __init__(self, ttl: float = SEEN_TTL_SECONDS, size: int = 10000) -> None:
-        self.ttl = ttl
-        self.size = size
-        self._seen: OrderedDict[str, float] = OrderedDict()
-
-    def add(self, *keys: Optional[str]) -> bool:
-        """Records ``keys``; False when any of them was seen before."""
-        now = time.monotonic()
-        while self._seen and (
-            len(self._seen) > self.size or next(iter(self._seen.values())) < now - self.ttl
-        ):
-            self._seen.popitem(last=False)
-        keys_ = [key for key in keys if key]
-        if any(key in self._seen for key in keys_):
-            return False
-        for key in keys_:
-            self._seen[key] = now
-        return True
+        super().__init__(ttl, size)
 
 
 class SlackBot(RasaSlackBot):
@@ -167,7 +153,8 @@ class SlackInput(RasaSlackInput):
         if not slack_token:
             raise InvalidConfigException("The Slack channel needs `slack_token` (the bot token, xoxb-...).")
         self.api_url = slack_api_url if slack_api_url.endswith("/") else slack_api_url + "/"
-        self.seen = SeenEvents()
+        # Shared by every replica when Redis is configured (bot/channels/state.py).
+        self.seen = channel_state("slack:seen", SEEN_TTL_SECONDS)
         self._tasks: Set[asyncio.Task] = set()
 
     def get_output_channel(
@@ -224,7 +211,7 @@ class SlackInput(RasaSlackInput):
             content_type = (request.headers.get("content-type") or "").split(";")[0].strip()
             try:
                 if content_type == "application/json":
-                    return self._event(request, on_new_message, json.loads(request.body))
+                    return await self._event(request, on_new_message, json.loads(request.body))
                 if content_type == "application/x-www-form-urlencoded":
                     return await self._interaction(request, on_new_message)
             except (ValueError, KeyError, TypeError, AttributeError) as error:
@@ -234,7 +221,7 @@ class SlackInput(RasaSlackInput):
 
         return slack_webhook
 
-    def _event(
+    async def _event(
         self, request: Request, on_new_message: Callable[[UserMessage], Awaitable[Any]], body: Dict[str, Any]
     ) -> HTTPResponse:
         if body.get("type") == "url_verification":
@@ -263,7 +250,7 @@ class SlackInput(RasaSlackInput):
         retry = request.headers.get("x-slack-retry-num")
         # The event id covers Slack's retries; channel + ts covers the same message
         # delivered as both ``message`` and ``app_mention``.
-        if not self.seen.add(body.get("event_id"), f"{channel}:{event.get('ts')}"):
+        if not await self.seen.first_time(body.get("event_id"), f"{channel}:{event.get('ts')}"):
             if retry:
                 logger.info("Ignored Slack retry #%s of an event already handled.", retry)
             return response.text("", headers=ACK)
@@ -291,7 +278,7 @@ class SlackInput(RasaSlackInput):
         )
         message = payload.get("message") or {}
         thread_ts = message.get("thread_ts") or (payload.get("container") or {}).get("thread_ts")
-        if not self.seen.add(f"click:{channel}:{message.get('ts')}:{action.get('action_ts')}"):
+        if not await self.seen.first_time(f"click:{channel}:{message.get('ts')}:{action.get('action_ts')}"):
             return response.text("")
         user = payload["user"]["id"]
         metadata = {"out_channel": channel, "thread_id": thread_ts, "users": [user]}

@@ -15,8 +15,10 @@ Telegram cannot be reached. Here:
 - Buttons become an inline keyboard, one button per row. Pressing one answers the
   pending question and acknowledges the press (``answerCallbackQuery``). Payloads
   longer than Telegram's 64-byte ``callback_data`` are sent as a short key and
-  looked up when pressed (kept in memory, so buttons older than a restart ask the
-  patient to type instead).
+  looked up when pressed. With ``REDIS_HOST`` set (several replicas), the keys
+  and the updates already answered are kept in Redis (``bot/channels/state.py``)
+  for every replica and across restarts; otherwise in memory, so buttons older
+  than a restart ask the patient to type instead.
 - ``/start`` (Telegram's first message) greets the patient, with the disclaimer.
 - Edited messages are not answered again. The Bot API address is configurable
   (``api_url``); tests use a fake.
@@ -39,6 +41,8 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.channels.state import ChannelState, channel_state
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://api.telegram.org"
@@ -47,6 +51,8 @@ MAX_CALLBACK_DATA = 64  # bytes
 MAX_TEXT = 4096  # characters in one message
 _SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 START_TEXT = "hello"  # what /start means to the assistant
+UPDATE_TTL_SECONDS = 24 * 3600  # Telegram gives up redelivering an update after a day
+CALLBACK_TTL_SECONDS = 90 * 24 * 3600  # how long a long button payload stays pressable (shared store)
 
 
 class TelegramApiError(Exception):
@@ -90,10 +96,16 @@ class TelegramApi:
 
 
 class CallbackData:
-    """Button payloads as Telegram ``callback_data`` (at most 64 bytes)."""
+    """Button payloads as Telegram ``callback_data`` (at most 64 bytes).
 
-    def __init__(self, size: int = 5000) -> None:
+    ``shared`` (see :func:`bot.channels.state.channel_state`) keeps the long ones for
+    every replica; :meth:`remember` and :meth:`lookup` use it, :meth:`encode` and
+    :meth:`decode` only this process's memory.
+    """
+
+    def __init__(self, size: int = 5000, shared: Optional[ChannelState] = None) -> None:
         self.size = size
+        self.shared = shared
         self._long: OrderedDict[str, str] = OrderedDict()
 
     def encode(self, payload: str) -> str:
@@ -110,6 +122,20 @@ class CallbackData:
     def decode(self, data: str) -> Optional[str]:
         """The payload for ``data``; None for a key no longer known."""
         return self._long.get(data) if data.startswith("#") else data
+
+    async def remember(self, payload: str) -> str:
+        """Like :meth:`encode`, and a long payload is also stored for every replica."""
+        data = self.encode(payload)
+        if data != payload and self.shared is not None:
+            await self.shared.store(data, payload)
+        return data
+
+    async def lookup(self, data: str) -> Optional[str]:
+        """Like :meth:`decode`, asking the shared store for keys this process never made."""
+        payload = self.decode(data)
+        if payload is None and self.shared is not None and data.startswith("#"):
+            payload = await self.shared.load(data)
+        return payload
 
 
 class TelegramOutput(OutputChannel):
@@ -139,7 +165,7 @@ class TelegramOutput(OutputChannel):
     ) -> None:
         """The text with an inline keyboard, one button per row."""
         keyboard = [
-            [{"text": button["title"], "callback_data": self.callbacks.encode(button["payload"])}]
+            [{"text": button["title"], "callback_data": await self.callbacks.remember(button["payload"])}]
             for button in buttons
         ]
         await self._send(recipient_id, text, reply_markup={"inline_keyboard": keyboard})
@@ -207,9 +233,10 @@ class TelegramInput(InputChannel):
         self.verify = verify
         self.retry_seconds = max(webhook_retry_seconds, 0.1)
         self.api = TelegramApi(access_token, api_url)
-        self.callbacks = CallbackData()
+        # Shared by every replica when Redis is configured (bot/channels/state.py).
+        self.callbacks = CallbackData(shared=channel_state("telegram:callback", CALLBACK_TTL_SECONDS))
+        self.seen = channel_state("telegram:update", UPDATE_TTL_SECONDS)
         self.webhook_set = False
-        self._seen: OrderedDict[int, None] = OrderedDict()
         self._registration: Optional[asyncio.Task] = None
 
     def get_output_channel(self) -> OutputChannel:
@@ -241,15 +268,10 @@ class TelegramInput(InputChannel):
             logger.info("Telegram webhook set to %s.", self.webhook_url)
             return
 
-    def _first_time(self, update_id: Any) -> bool:
-        if not isinstance(update_id, int):
+    async def _first_time(self, update_id: Any) -> bool:
+        if not isinstance(update_id, int) or isinstance(update_id, bool):
             return True
-        if update_id in self._seen:
-            return False
-        self._seen[update_id] = None
-        while len(self._seen) > 10000:
-            self._seen.popitem(last=False)
-        return True
+        return await self.seen.first_time(str(update_id))
 
     def _text(self, text: str) -> str:
         """Drops ``@botname`` from commands and mentions; ``/start`` greets."""
@@ -274,6 +296,9 @@ class TelegramInput(InputChannel):
             if self._registration is not None:
                 self._registration.cancel()
             await self.api.close()
+            await self.seen.close()
+            if self.callbacks.shared is not None:
+                await self.callbacks.shared.close()
 
         @telegram.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
@@ -291,7 +316,7 @@ class TelegramInput(InputChannel):
                 update = None
             if not isinstance(update, dict):
                 return response.text("Bad request", status=400)
-            if not self._first_time(update.get("update_id")):
+            if not await self._first_time(update.get("update_id")):
                 return response.text("ok")
             try:
                 await self._handle(update, out_channel, on_new_message)
@@ -311,7 +336,7 @@ class TelegramInput(InputChannel):
         query = update.get("callback_query")
         if query:
             chat = ((query.get("message") or {}).get("chat") or {}).get("id") or query["from"]["id"]
-            payload = self.callbacks.decode(query.get("data") or "")
+            payload = await self.callbacks.lookup(query.get("data") or "")
             try:
                 await self.api.call(
                     "answerCallbackQuery",
