@@ -116,6 +116,8 @@ def topology(tmp_path_factory) -> Iterator[Topology]:
                 TELEGRAM_WEBHOOK_URL=TELEGRAM_WEBHOOK,
                 TELEGRAM_SECRET_TOKEN=telegram_secret,
                 CLINIC_SETTINGS=str(clinic_settings),
+                # As in deploy/docker-compose.yml: nginx is the one proxy in front of the replicas.
+                SANIC_PROXIES_COUNT="1",
             )
             action_ports = []
             for index in (1, 2):
