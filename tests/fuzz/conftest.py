@@ -8,7 +8,7 @@ example and so never meet the limits; the limit tests meet them on purpose.
 
 Hypothesis runs the ``ci`` profile unless ``HYPOTHESIS_PROFILE`` names another:
 derandomized (the same examples every run), no example database, no deadline.
-``HYPOTHESIS_PROFILE=explore`` draws new random examples and more of them.
+``HYPOTHESIS_PROFILE=explore`` draws new random examples, ten times as many.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import pytest
 import requests
 import yaml
 from hypothesis import HealthCheck, settings
+from hypothesis.database import DirectoryBasedExampleDatabase
 
 from tests.servers import ROOT, start_action_server, start_rasa_server, stop
 
@@ -39,7 +40,7 @@ settings.register_profile(
 )
 settings.register_profile(
     "explore",
-    max_examples=500,
+    database=DirectoryBasedExampleDatabase(str(ROOT / "build" / "hypothesis")),  # failures replay first
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )

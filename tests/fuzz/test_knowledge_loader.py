@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.knowledge import DEFAULT_KNOWLEDGE_PATH, KnowledgeBase, KnowledgeError, load_knowledge
-from tests.fuzz.strategies import any_text
+from tests.fuzz.strategies import any_text, examples
 
 
 def _small(document: Dict[str, Any]) -> Dict[str, Any]:
@@ -89,7 +89,7 @@ def expect_knowledge_error_or_success(tmp_path: Path, document: Any) -> Any:
         return error
 
 
-@settings(max_examples=60)
+@settings(max_examples=examples(40))
 @given(
     path=st.sampled_from(ALL_PATHS),
     change=st.one_of(st.just("delete"), st.just("unknown key"), yaml_values),
@@ -118,14 +118,14 @@ def test_any_changed_field_gives_a_knowledge_error_naming_entry_and_field(tmp_pa
         assert result.entry == REAL["entries"][path[1]]["id"], (path, str(result))
 
 
-@settings(max_examples=60)
+@settings(max_examples=examples(60))
 @given(yaml_values)
 def test_any_yaml_document_gives_a_knowledge_error(tmp_path, document):
     with pytest.raises(KnowledgeError):
         load_text(tmp_path, yaml.safe_dump(document, allow_unicode=True))
 
 
-@settings(max_examples=60)
+@settings(max_examples=examples(60))
 @given(st.one_of(any_text, st.binary(max_size=200)))
 def test_any_text_or_bytes_gives_a_knowledge_error(tmp_path, text):
     with pytest.raises(KnowledgeError):

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from bot.ratelimit import RateLimiter
 from bot.settings import RateLimit
+from tests.fuzz.strategies import examples
 
 events = st.lists(
     st.tuples(
@@ -27,7 +28,7 @@ class Clock:
         return self.now
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(
     events,
     st.integers(1, 12),

@@ -22,6 +22,7 @@ from tests.fuzz.strategies import (
     any_text,
     control_text,
     every_plane_text,
+    examples,
     html_or_script,
     json_values,
     patient_text,
@@ -69,7 +70,7 @@ def assert_polite(response, sender: str, polite: Dict[str, str], sent: str = "")
 
 
 # -- malformed bodies --------------------------------------------------------------------------
-@settings(max_examples=40)
+@settings(max_examples=examples(40))
 @given(st.binary(max_size=3000))
 def test_any_bytes_get_a_4xx_or_a_reply(fuzz_server, polite, body):
     response = fuzz_server.post(raw=body)
@@ -78,7 +79,7 @@ def test_any_bytes_get_a_4xx_or_a_reply(fuzz_server, polite, body):
         assert_error(response)
 
 
-@settings(max_examples=40)
+@settings(max_examples=examples(40))
 @given(json_values)
 def test_any_json_value_that_is_not_a_message_gets_400(fuzz_server, value):
     assume(not (isinstance(value, dict) and {"sender", "message"} <= set(value)))
@@ -111,7 +112,7 @@ def expected_error(body: Dict[str, Any]) -> Optional[str]:
 ABSENT = object()
 
 
-@settings(max_examples=60)
+@settings(max_examples=examples(60))
 @given(
     sender=st.one_of(
         st.text(min_size=1, max_size=40).map(lambda s: f"{s}-{new_sender()}"), json_values, any_text
@@ -135,48 +136,46 @@ def test_wrong_types_and_missing_fields_get_400_naming_the_field(
         assert_polite(response, str(sender), polite, message)
 
 
-@pytest.mark.parametrize(
-    "body",
-    [
-        b"",
-        b"{",
-        b'{"sender": "a", "message": "hi"',
-        b"null",
-        b'"just a text"',
-        b"[]",
-        b'[{"sender": "a", "message": "hi"}]',
-        b"12345",
-        b"NaN",
-        b'{"sender": "a", "message": "hi"} trailing',
-        b"\xef\xbb\xbf\xef\xbb\xbf{}",
-        b"[" * 100000,
-        b'{"a":' * 20000,
-        b"[" * 60000,  # under the size limit, deeper than Python's recursion limit
-        b"sender=a&message=hi",
-        b'{"sender": "\\ud800", "message": "hi"}',
-        b'{"sender": "a\\u0000b", "message": "hi"}',
-        b'{"sender": "' + b"s" * 129 + b'", "message": "hi"}',
-        b'{"sender": true, "message": "hi"}',
-        b'{"sender": null, "message": "hi"}',
-        b'{"sender": "a", "message": null}',
-        b'{"sender": "a", "message": ["hi"]}',
-        b'{"sender": "a", "message": "hi", "metadata": "{}"}',
-        b'{"sender": "a", "message": "hi", "input_channel": 5}',
-        b'{"sender": "a", "message": "' + b"9" * 5000 + b'"}',  # fine: a long text...
-    ],
-    ids=lambda body: repr(body[:30]),
-)
-def test_malformed_requests_get_400(fuzz_server, polite, body):
-    response = fuzz_server.post(raw=body)
-    if body.startswith(b'{"sender": "a", "message": "999'):
-        assert response.json() == [
-            {"recipient_id": "a", "text": polite["message_too_long"]}
-        ]  # ...but too long
-        return
-    assert_error(response, 413 if len(body) > MAX_BODY else 400)
+MALFORMED = [
+    b"",
+    b"{",
+    b'{"sender": "a", "message": "hi"',
+    b"null",
+    b'"just a text"',
+    b"[]",
+    b'[{"sender": "a", "message": "hi"}]',
+    b"12345",
+    b"NaN",
+    b'{"sender": "a", "message": "hi"} trailing',
+    b"\xef\xbb\xbf\xef\xbb\xbf{}",
+    b"[" * 100000,
+    b'{"a":' * 20000,
+    b"[" * 60000,  # under the size limit, deeper than Python's recursion limit
+    b"sender=a&message=hi",
+    b'{"sender": "\\ud800", "message": "hi"}',
+    b'{"sender": "a\\u0000b", "message": "hi"}',
+    b'{"sender": "' + b"s" * 129 + b'", "message": "hi"}',
+    b'{"sender": true, "message": "hi"}',
+    b'{"sender": null, "message": "hi"}',
+    b'{"sender": "a", "message": null}',
+    b'{"sender": "a", "message": ["hi"]}',
+    b'{"sender": "a", "message": "hi", "metadata": "{}"}',
+    b'{"sender": "a", "message": "hi", "input_channel": 5}',
+    b'{"sender": "a", "message": "' + b"9" * 5000 + b'"}',  # fine: a long text...
+]
 
 
-@settings(max_examples=25)
+def test_malformed_requests_get_400(fuzz_server, polite):
+    for body in MALFORMED:
+        response = fuzz_server.post(raw=body)
+        if body.startswith(b'{"sender": "a", "message": "999'):
+            assert response.json() == [{"recipient_id": "a", "text": polite["message_too_long"]}], body[:40]
+            continue
+        assert response.status_code == (413 if len(body) > MAX_BODY else 400), body[:60]
+        assert_error(response, response.status_code)
+
+
+@settings(max_examples=examples(25))
 @given(st.binary(min_size=1, max_size=40))
 def test_invalid_utf8_gets_400(fuzz_server, raw):
     try:
@@ -230,26 +229,26 @@ def test_long_messages_get_a_polite_request_for_a_shorter_one(fuzz_server, polit
 
 
 # -- strange text in a valid request ---------------------------------------------------------------
-@settings(max_examples=50)
+@settings(max_examples=examples(40))
 @given(patient_text)
 def test_any_text_gets_a_polite_reply(fuzz_server, polite, text):
     sender = new_sender()
     assert_polite(fuzz_server.post({"sender": sender, "message": text}), sender, polite, text)
 
 
-@settings(max_examples=15)
+@settings(max_examples=examples(15))
 @given(html_or_script)
 def test_html_and_script_are_answered_never_reflected(fuzz_server, polite, text):
     sender = new_sender()
     assert_polite(fuzz_server.post({"sender": sender, "message": text}), sender, polite, text)
 
 
-@pytest.mark.parametrize("plane", range(17))
-def test_every_unicode_plane(fuzz_server, polite, plane):
-    sender = new_sender()
-    first = plane * 0x10000
-    text = "".join(chr(first + offset) for offset in (0x41, 0x100, 0x3042, 0xFFFD))
-    assert_polite(fuzz_server.post({"sender": sender, "message": text}), sender, polite, text)
+def test_every_unicode_plane(fuzz_server, polite):
+    for plane in range(17):
+        sender = new_sender()
+        first = plane * 0x10000
+        text = "".join(chr(first + offset) for offset in (0x41, 0x100, 0x3042, 0xFFFD))
+        assert_polite(fuzz_server.post({"sender": sender, "message": text}), sender, polite, text)
 
 
 def test_control_characters_are_replaced_not_fatal(fuzz_server, normal_reply):
@@ -260,7 +259,7 @@ def test_control_characters_are_replaced_not_fatal(fuzz_server, normal_reply):
     assert [m["text"] for m in response.json()] == normal_reply
 
 
-@settings(max_examples=10)
+@settings(max_examples=examples(6))
 @given(control_text, every_plane_text)
 def test_strange_text_then_a_normal_question_in_the_same_conversation(
     fuzz_server, polite, normal_reply, strange, plane

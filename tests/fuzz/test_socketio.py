@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.fuzz.conftest import NORMAL_QUESTION, new_sender
-from tests.fuzz.strategies import json_values, patient_text
+from tests.fuzz.strategies import examples, json_values, patient_text
 
 pytestmark = pytest.mark.e2e
 
@@ -49,7 +49,7 @@ def malformed_payloads(session_id: str) -> st.SearchStrategy:
     )
 
 
-@settings(max_examples=25)
+@settings(max_examples=examples(15))
 @given(st.data())
 def test_malformed_events_are_ignored_and_the_session_carries_on(socket_client, normal_reply, data):
     client = socket_client()
@@ -62,7 +62,7 @@ def test_malformed_events_are_ignored_and_the_session_carries_on(socket_client, 
     assert client.texts() == normal_reply, "a malformed event was answered, or the answer is wrong"
 
 
-@settings(max_examples=25)
+@settings(max_examples=examples(12))
 @given(patient_text)
 def test_any_text_gets_a_polite_reply_and_the_session_carries_on(socket_client, polite, normal_reply, text):
     client = socket_client()
