@@ -50,7 +50,11 @@ def clean_text(text: str) -> str:
 
 
 class PoliteMessages:
-    """The channel's own replies, from the knowledge file's ``messages`` (loaded on first use)."""
+    """The channel's own replies, from the knowledge file's ``messages``."""
+
+    def load(self) -> None:
+        """Loads the knowledge file and settings now (at server start), so a broken file stops start-up."""
+        self.rate_limited()
 
     def rate_limited(self) -> str:
         """Asks a client that sends too fast to wait."""
