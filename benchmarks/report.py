@@ -1,0 +1,282 @@
+"""The latency chart and the ``docs/evaluation/speed.md`` section, generated from bench JSON.
+
+Nothing here is typed by hand: every figure comes from the JSON of the run
+(``build/bench/bench.json``) and, for the tuning record, from the JSON of each
+tuning step (``build/bench/steps/*.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SCENARIOS: Sequence[Tuple[str, str]] = (
+    ("single", "1 patient"),
+    ("concurrent_2", "2 concurrent patients"),
+    ("concurrent_10", "10 concurrent patients"),
+    ("concurrent_50", "50 concurrent patients"),
+)
+LABELS = {"ours": "this project", "default": "Rasa default (rasa init)"}
+COLOURS = {"ours": "#0b5e86", "default": "#c2571a"}
+
+
+def latency_chart(results: Dict[str, Any], target: Path) -> Path:
+    """Latency distributions (cumulative, log scale) with p50/p95/p99 per scenario, ours vs default."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib import ticker
+
+    configs = results["configs"]
+    scenarios = [(key, label) for key, label in SCENARIOS if key in configs["ours"]]
+    figure, axes = plt.subplots(1, len(scenarios), figsize=(5 * len(scenarios), 4.2), squeeze=False)
+    for axis, (key, label) in zip(axes[0], scenarios):
+        for name, figures in configs.items():
+            summary = figures.get(key)
+            if not summary or not summary["latencies_ms"]:
+                continue
+            values = np.sort(np.array(summary["latencies_ms"]))
+            share = np.arange(1, len(values) + 1) / len(values)
+            axis.step(values, share, where="post", color=COLOURS[name], label=LABELS[name])
+            for percentile, marker in (("p50_ms", "o"), ("p95_ms", "s"), ("p99_ms", "^")):
+                level = int(percentile[1:3]) / 100
+                axis.plot(summary[percentile], level, marker, color=COLOURS[name], markersize=6)
+        axis.set_xscale("log")
+        axis.xaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        axis.xaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+        axis.xaxis.set_minor_formatter(ticker.NullFormatter())
+        axis.set_title(label)
+        axis.set_xlabel("latency per message (ms, log scale)")
+        axis.set_ylim(0, 1.02)
+        axis.grid(True, which="both", alpha=0.3)
+    axes[0][0].set_ylabel("share of messages answered within")
+    axes[0][0].legend(loc="lower right", title="markers: p50 ● p95 ■ p99 ▲", fontsize=8, title_fontsize=8)
+    figure.suptitle("End-to-end latency over the REST webhook (action server included)")
+    figure.tight_layout()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(target, dpi=110)
+    plt.close(figure)
+    return target
+
+
+def fmt(value: Any, unit: str = "") -> str:
+    """A figure for a Markdown table."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value}{unit}"
+    if abs(value) >= 100:
+        return f"{value:.0f}{unit}"
+    if abs(value) >= 10:
+        return f"{value:.1f}{unit}"
+    return f"{value:.2f}{unit}"
+
+
+def times(value: Optional[float]) -> str:
+    """A ratio, as ``0.25×``."""
+    return "–" if value is None else f"{value:.2f}×"
+
+
+def comparison_rows(results: Dict[str, Any]) -> List[List[str]]:
+    """Rows of the ours-vs-default table."""
+    ours = results["configs"]["ours"]
+    default = results["configs"].get("default", {})
+    ratios = results.get("ratios", {})
+    rows: List[List[str]] = []
+
+    def add(label: str, key: str, unit: str, ours_value: Any, default_value: Any) -> None:
+        rows.append([label, fmt(ours_value, unit), fmt(default_value, unit), times(ratios.get(key))])
+
+    add(
+        "start to first answer", "first_answer_s", " s", ours["first_answer_s"], default.get("first_answer_s")
+    )
+    for scenario, label in SCENARIOS:
+        if scenario not in ours:
+            continue
+        mine, theirs = ours[scenario], default.get(scenario, {})
+        for stat in ("p50_ms", "p95_ms", "p99_ms"):
+            add(f"{label}: {stat[:3]}", f"{scenario}_{stat}", " ms", mine[stat], theirs.get(stat))
+        if scenario != "single":
+            add(
+                f"{label}: messages/s",
+                f"{scenario}_messages_per_s",
+                "",
+                mine["messages_per_s"],
+                theirs.get("messages_per_s"),
+            )
+        add(f"{label}: errors", f"{scenario}_errors", "", mine["errors"], theirs.get("errors"))
+    for server, label in (("rasa", "Rasa server"), ("actions", "action server")):
+        add(
+            f"{label} resident memory after the load",
+            f"{server}_rss_mib",
+            " MiB",
+            ours["rss_mib"][server],
+            default.get("rss_mib", {}).get(server),
+        )
+    training = results.get("training") or {}
+    if training.get("ours"):
+        add(
+            "cold training (spaCy pipeline + `rasa train`)",
+            "training_s",
+            " s",
+            training["ours"]["total_s"],
+            training.get("default_s"),
+        )
+    make_run = results.get("make_run")
+    if make_run:
+        rows.append(["`make run` ready, nothing changed", fmt(make_run["ready_s"], " s"), "–", "–"])
+        rows.append(["`make run` retrained", fmt(make_run["retrained"]), "–", "–"])
+    return rows
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]], right_from: int = 1) -> str:
+    """A Markdown table; columns from ``right_from`` on are right-aligned."""
+    align = ["---" if i < right_from else "---:" for i in range(len(header))]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def load_steps(steps: Path) -> List[Dict[str, Any]]:
+    """The recorded tuning steps, in the order of their file names."""
+    return [json.loads(path.read_text(encoding="utf-8")) for path in sorted(steps.glob("*.json"))]
+
+
+def steps_table(recorded: Sequence[Dict[str, Any]]) -> str:
+    """What each tuning step bought: the key figures of each recorded run."""
+    rows = []
+    for run in recorded:
+        ours = run["configs"]["ours"]
+        default = run["configs"].get("default", {})
+        ratios = run.get("ratios", {})
+        c50 = ours.get("concurrent_50", {})
+        rows.append(
+            [
+                f"`{run['meta']['step']}`",
+                run["meta"].get("note") or "",
+                fmt(ours["single"]["p50_ms"]),
+                fmt(ours["single"]["p95_ms"]),
+                fmt(ours["single"]["p99_ms"]),
+                fmt((default.get("single") or {}).get("p50_ms")),
+                times(ratios.get("single_p50_ms")),
+                fmt(c50.get("messages_per_s")),
+                fmt(c50.get("errors")),
+                fmt(ours["first_answer_s"]),
+                fmt(ours["rss_mib"]["rasa"]),
+                fmt(run["meta"]["loadavg_1m_start"]),
+            ]
+        )
+    header = [
+        "step",
+        "change",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "default p50 ms",
+        "p50 / default",
+        "50 patients msg/s",
+        "50 patients errors",
+        "first answer s",
+        "Rasa MiB",
+        "load avg",
+    ]
+    return table(header, rows, right_from=2)
+
+
+def speed_markdown(results: Dict[str, Any], chart_link: str, recorded: Sequence[Dict[str, Any]]) -> str:
+    """The ``speed.md`` section."""
+    meta = results["meta"]
+    machine = meta["machine"]
+    mix = meta["mix"]
+    commit = meta["git_commit"][:10] + (" (with uncommitted changes)" if meta["git_dirty"] else "")
+    target_rows = [
+        [
+            row["target"],
+            fmt(row["value"]),
+            f"{row['comparison']} {fmt(row['limit'])}",
+            {True: "met", False: "**not met**", None: "not measured"}[row["met"]],
+        ]
+        for row in results["targets"]
+    ]
+    parts = [
+        "<!-- Generated by `make bench` (benchmarks/bench.py and report.py). Do not edit by hand. -->",
+        "## Speed and memory (`make bench`)",
+        "",
+        f"Measured {meta['date']} at commit `{commit}` on {machine['cpu']}, {machine['cores']} cores, "
+        f"{machine['ram_gib']} GiB RAM, {machine['os']}, Python {machine['python']}, Rasa {machine['rasa']}, "
+        f"rasa-sdk {machine['rasa_sdk']}. The machine is shared: the 1-minute load average was "
+        f"{meta['loadavg_1m_start']:.2f} at the start and {meta['loadavg_1m_end']:.2f} at the end, so "
+        "absolute figures are noisy; the ratios to Rasa's default configuration, measured in the same "
+        "run, are the fairer comparison.",
+        "",
+        "### Targets",
+        "",
+        table(["target", "measured", "limit", "result"], target_rows),
+        "",
+        "### This project against Rasa's default configuration",
+        "",
+        "Both run on the same data, domain and action server code, with the same SQLite tracker store. "
+        "The project runs as `make run` runs it (`python -m bot.server run`, all its channels); the "
+        "default is what a team gets from `rasa init`'s configuration with plain `rasa run` and the REST "
+        "channel. Each patient runs the scripted mix: "
+        f"{mix['conversations']} conversations, {mix['messages_per_pass']} messages (questions about "
+        "several procedures and topics, follow-ups that rely on context, button payloads, greetings, "
+        "small talk, an out-of-scope request and a red flag). One patient runs it "
+        f"{mix['single_repetitions']} times after a warm-up pass; concurrent patients run it once each, "
+        "as distinct senders. Latency is measured by the client, from sending the request to reading the "
+        "whole reply.",
+        "",
+        table(["figure", "this project", "Rasa default", "project / default"], comparison_rows(results)),
+        "",
+        f"![Latency distributions, this project against Rasa's default configuration]({chart_link})",
+        "",
+    ]
+    if recorded:
+        parts += [
+            "### What each tuning change bought",
+            "",
+            "Each row is a full `make bench` run recorded during tuning (`--step`), each with its own "
+            "measurement of the default configuration; the change in a row is applied on top of the rows "
+            "above it.",
+            "",
+            steps_table(recorded),
+            "",
+        ]
+    parts += [
+        "### How to reproduce",
+        "",
+        "```bash",
+        "make bench        # trains what is missing; Rasa's default model is cached in build/bench/",
+        "```",
+        "",
+        "It writes `build/bench/bench.json` (every figure and every latency) and `build/bench/latency.png`, "
+        "then this section and its chart. The first run trains Rasa's default configuration (about ten "
+        "minutes on 2 cores); later runs reuse it until the data or domain change. "
+        "`python -m benchmarks.bench --help` lists the options; `--step NAME --note TEXT` records a run "
+        "as a tuning step for the table above. `make test` runs `--smoke`, a few messages with a "
+        "one-epoch default model, asserting only that the bench works and our model answers every message.",
+        "",
+    ]
+    return "\n".join(parts)
+
+
+def write_speed_doc(results: Dict[str, Any], chart: Path, docs: Path, steps: Path) -> List[Path]:
+    """Writes ``speed.md`` and its chart into ``docs`` and reassembles ``docs/evaluation.md``."""
+    from benchmarks.docs import write_evaluation_doc
+
+    docs.mkdir(parents=True, exist_ok=True)
+    image = docs / "speed-latency.png"
+    shutil.copyfile(chart, image)
+    # speed.md is a section of docs/evaluation.md, so links are relative to docs/.
+    link = image.relative_to(docs.parent).as_posix()
+    section = docs / "speed.md"
+    section.write_text(speed_markdown(results, link, load_steps(steps)), encoding="utf-8")
+    return [section, image, write_evaluation_doc(docs.parent)]
