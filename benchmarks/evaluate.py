@@ -275,7 +275,11 @@ def describe(system: System, data: Data, smoke: bool) -> str:
         names = []
         for component in config.get("pipeline") or []:
             name = component["name"].rsplit(".", 1)[-1]
-            details = [f"{k} {v}" for k, v in component.items() if k in ("epochs", "threshold", "model")]
+            details = [
+                f"{k} {v}"
+                for k, v in component.items()
+                if k in ("epochs", "threshold", "ambiguity_threshold", "model")
+            ]
             names.append(f"{name} ({', '.join(details)})" if details else name)
         return ", ".join(names)
 
@@ -542,14 +546,19 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
     # Models are cached here by content hash; Rasa's own training cache would only duplicate them.
     os.environ.setdefault("RASA_MAX_CACHE_SIZE", "0")
-    for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
-        warnings.filterwarnings("ignore", category=category)
+
+    def ignore_deprecations() -> None:
+        for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+            warnings.filterwarnings("ignore", category=category)
+
+    ignore_deprecations()
     from rasa.utils.common import configure_logging_and_warnings
     from rasa.utils.log_utils import configure_structlog
 
     configure_logging_and_warnings(logging.INFO)
     configure_structlog(logging.WARNING)
     logging.getLogger("rasa").setLevel(logging.WARNING)
+    ignore_deprecations()  # Rasa's own filters went in front of ours
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -13,7 +13,19 @@ from typing import Any, Dict, List, Optional, Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
 # Inputs whose uncommitted changes the report mentions next to the commit.
-TRACKED_INPUTS = ("config.yml", "data", "tests/data", "bot/nlp", "bot/safety", "bot/knowledge", "benchmarks")
+TRACKED_INPUTS = (
+    "config.yml",
+    "data",
+    "tests/data",
+    "bot/nlp",
+    "bot/safety",
+    "bot/knowledge",
+    "benchmarks/evaluate.py",
+    "benchmarks/nlu_data.py",
+    "benchmarks/nlu_systems.py",
+    "benchmarks/nlu_report.py",
+    "benchmarks/rasa_init_config.yml",
+)
 # (key in the figures, label) in table order.
 FIGURES = (
     ("intent_accuracy", "Intent accuracy"),
@@ -82,11 +94,11 @@ def git_state() -> Dict[str, Any]:
 
     def git(*args: str) -> str:
         result = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
-        return result.stdout.strip() if result.returncode == 0 else ""
+        return result.stdout.rstrip("\n") if result.returncode == 0 else ""
 
     changed = git("status", "--porcelain", "--", *TRACKED_INPUTS)
     return {
-        "commit": git("rev-parse", "HEAD") or "unknown",
+        "commit": git("rev-parse", "HEAD").strip() or "unknown",
         "uncommitted_inputs": sorted({line[3:] for line in changed.splitlines() if line.strip()}),
     }
 
@@ -104,15 +116,27 @@ def _pyplot() -> Any:
 
 
 def confusion_matrix_png(confusion: Dict[str, Any], title: str, target: Path) -> Path:
-    """Draws the intent confusion matrix (rows: expected; colours: share of the row; numbers: counts)."""
+    """Draws the intent confusion matrix.
+
+    Rows: expected intent; columns: predicted; numbers: counts; colour: share of the row,
+    blue where the prediction is right (declining an out-of-scope message is), red where wrong.
+    """
     import numpy as np
 
     plt = _pyplot()
     rows, columns = confusion["rows"], confusion["columns"]
     counts = np.array(confusion["counts"], dtype=float)
     shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    # Right: the expected intent, or declining an out-of-scope message.
+    right = np.array(
+        [
+            [r == c or (r == "out_of_scope" and c in ("out_of_scope", "nlu_fallback")) for c in columns]
+            for r in rows
+        ]
+    )
     fig, ax = plt.subplots(figsize=(0.42 * len(columns) + 3.5, 0.38 * len(rows) + 2.8))
-    ax.imshow(shares, cmap="Blues", vmin=0, vmax=1, aspect="auto")
+    ax.imshow(np.ma.masked_where(~right, shares), cmap="Blues", vmin=0, vmax=1, aspect="auto")
+    ax.imshow(np.ma.masked_where(right | (counts == 0), shares), cmap="Reds", vmin=0, vmax=0.6, aspect="auto")
     ax.set_xticks(range(len(columns)))
     ax.set_xticklabels(columns, rotation=60, ha="right", fontsize=8)
     ax.set_yticks(range(len(rows)))
@@ -123,8 +147,16 @@ def confusion_matrix_png(confusion: Dict[str, Any], title: str, target: Path) ->
     for i in range(len(rows)):
         for j in range(len(columns)):
             if counts[i, j]:
-                colour = "white" if shares[i, j] > 0.6 else ("#b00020" if rows[i] != columns[j] else "black")
-                ax.text(j, i, int(counts[i, j]), ha="center", va="center", fontsize=7, color=colour)
+                dark = shares[i, j] > (0.6 if right[i, j] else 0.35)
+                ax.text(
+                    j,
+                    i,
+                    int(counts[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if dark else "black",
+                )
     fig.tight_layout()
     target.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(target, dpi=110)
@@ -245,8 +277,8 @@ def markdown(report: Dict[str, Any], images: Dict[str, str], doc_section: bool) 
         f"{machine_info['ram_gib']} GiB RAM, {machine_info['os']}, Python {machine_info['python']}, "
         f"Rasa {versions['rasa']}, scikit-learn {versions['scikit-learn']}, "
         f"TensorFlow {versions['tensorflow']}. "
-        f"The run took {_minutes(run['seconds'])} (1-minute load average {fmt(run['load_average_start'])} at "
-        f"the start, {fmt(run['load_average_end'])} at the end; the machine is shared).",
+        f"The run took {_minutes(run['seconds'])} (1-minute load average {run['load_average_start']} at "
+        f"the start, {run['load_average_end']} at the end; the machine is shared).",
         "",
         "Three systems, trained on the same data and scored on the same messages and splits:",
         "",
@@ -319,7 +351,8 @@ def markdown(report: Dict[str, Any], images: Dict[str, str], doc_section: bool) 
         f"{h2} Pictures",
         "",
         "Intent confusion matrix of this project's pipeline on the hold-out set (rows: the intent "
-        "expected; colour: share of the row; red numbers: mistakes):",
+        "expected; numbers: messages; blue: right, red: wrong, darker: a larger share of the row; "
+        "declining an out-of-scope message is right):",
         "",
         f"![Intent confusion matrix, project pipeline, hold-out set]({images['confusion_matrix']})",
         "",

@@ -17,6 +17,7 @@ Predictions are cached next to the model by a hash of the messages.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import hashlib
 import inspect
@@ -27,7 +28,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from benchmarks.nlu_data import FALLBACK, OUT_OF_SCOPE, PROCEDURE, LabelledMessage, Prediction, to_rasa_yaml
 
@@ -100,6 +101,12 @@ def rasa_default_config(epochs: Optional[int] = None) -> str:
     return dump_obj_as_yaml_to_string(config)
 
 
+@functools.lru_cache(maxsize=32)
+def _training_yaml(messages: Tuple[LabelledMessage, ...]) -> str:
+    """The Rasa YAML of a training set (memoised: cache keys need it several times per step)."""
+    return to_rasa_yaml(messages)
+
+
 def predictions_file(directory: Path, texts: Sequence[str]) -> Path:
     """Where a model's predictions for ``texts`` are cached."""
     return directory / f"predictions-{sha256(*texts)[:16]}.json"
@@ -162,7 +169,7 @@ class RasaSystem:
 
     def directory(self, messages: Sequence[LabelledMessage], tag: str) -> Path:
         """The cache directory of the model trained on ``messages``."""
-        key = sha256(self.name, self.config_text, to_rasa_yaml(messages), tag, self.fingerprint)
+        key = sha256(self.name, self.config_text, _training_yaml(tuple(messages)), tag, self.fingerprint)
         return self.cache / f"{self.name}-{tag}-{key[:16]}"
 
     def is_cached(self, messages: Sequence[LabelledMessage], tag: str) -> bool:
@@ -180,7 +187,7 @@ class RasaSystem:
             shutil.rmtree(directory, ignore_errors=True)
             directory.mkdir(parents=True)
             (directory / "config.yml").write_text(self.config_text, encoding="utf-8")
-            (directory / "train.yml").write_text(to_rasa_yaml(messages), encoding="utf-8")
+            (directory / "train.yml").write_text(_training_yaml(tuple(messages)), encoding="utf-8")
             started = time.perf_counter()
             model = train_nlu(
                 config=str(directory / "config.yml"),
