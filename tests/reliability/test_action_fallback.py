@@ -1,0 +1,142 @@
+"""The never-silent hook's parts on their own, with Rasa's real domain, tracker and
+events (no servers): the action-server time budget, what a failed action returns
+and what is logged about a failure."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+from rasa.core.channels.channel import CollectingOutputChannel
+from rasa.core.nlg import TemplatedNaturalLanguageGenerator
+from rasa.shared.core.constants import ACTION_LISTEN_NAME
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, BotUttered, FollowupAction, SessionStarted, SlotSet
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.exceptions import RasaException
+
+from bot.server import action_fallback
+from bot.server.action_fallback import Budget, within_budget
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def domain() -> Domain:
+    return Domain.load(ROOT / "domain.yml")
+
+
+def run_fallback(action: str, domain: Domain, tracker: DialogueStateTracker):
+    nlg = TemplatedNaturalLanguageGenerator(domain.responses)
+    return asyncio.run(
+        action_fallback.fallback_events(action, CollectingOutputChannel(), nlg, tracker, domain)
+    )
+
+
+def test_a_hung_call_is_cancelled_when_its_budget_is_spent():
+    async def scenario():
+        hung = asyncio.get_running_loop().create_future()  # never answered
+        budget = Budget(0.3)
+        with pytest.raises(asyncio.TimeoutError):
+            await within_budget(hung, budget)
+        return hung, budget
+
+    hung, budget = asyncio.run(scenario())
+    assert hung.cancelled()
+    assert budget.seconds <= 0
+
+
+def test_time_the_event_loop_spends_on_other_work_is_not_charged():
+    """The reply arrives after 1.5 s of wall time, during which the loop was busy
+    (as with NLU for other patients); a 1 s budget is not used up by that, though
+    a plain 1 s timeout (asyncio.wait_for) would have given up."""
+
+    async def busy_loop(until: float) -> None:
+        while time.monotonic() < until:
+            time.sleep(0.3)  # blocks the event loop, like a synchronous NLU run
+            await asyncio.sleep(0)
+
+    async def reply_later(seconds: float) -> str:
+        await asyncio.sleep(seconds)
+        return "answer"
+
+    async def scenario():
+        budget = Budget(1.0)
+        busy = asyncio.ensure_future(busy_loop(time.monotonic() + 1.5))
+        result = await within_budget(reply_later(1.5), budget)
+        await busy
+        return result, budget
+
+    result, budget = asyncio.run(scenario())
+    assert result == "answer"
+    assert budget.seconds > 0
+
+
+def test_a_failed_session_start_still_starts_the_session_with_the_clinic_slots(domain, settings):
+    tracker = DialogueStateTracker.from_events("s", [], slots=domain.slots)
+    events = run_fallback("action_session_start", domain, tracker)
+    assert isinstance(events[0], SessionStarted)
+    assert events[-1] == ActionExecuted(ACTION_LISTEN_NAME)
+    slots = {e.key: e.value for e in events if isinstance(e, SlotSet)}
+    assert slots["clinic_phone"] == settings.phone
+    assert slots["clinic_name"] == settings.name
+    assert set(slots) <= {slot.name for slot in domain.slots}
+    assert not any(isinstance(e, BotUttered) for e in events)
+
+
+def test_a_failed_answer_apologises_with_the_phone_refers_and_listens(domain, responder, referral):
+    tracker = DialogueStateTracker.from_events("s", [], slots=domain.slots)
+    events = run_fallback("action_answer_question", domain, tracker)
+    texts = [e.text for e in events if isinstance(e, BotUttered)]
+    assert texts == [responder.message("service_unavailable"), referral]
+    assert responder.settings.phone in texts[0]
+    assert events[-1] == FollowupAction(ACTION_LISTEN_NAME)
+    assert not any(isinstance(e, SlotSet) for e in events)  # the conversation's context is kept
+
+
+def test_a_failed_emergency_action_still_gives_the_crisis_line_first(domain, responder):
+    from rasa.shared.core.events import UserUttered
+
+    message = UserUttered(
+        "I want to kill myself",
+        intent={"name": "emergency", "confidence": 1.0},
+        entities=[{"entity": "red_flag", "value": "self_harm", "start": 0, "end": 21}],
+    )
+    tracker = DialogueStateTracker.from_events("s", [message], slots=domain.slots)
+    events = run_fallback("action_handle_emergency", domain, tracker)
+    texts = [e.text for e in events if isinstance(e, BotUttered)]
+    assert texts == responder.emergency("self_harm").texts
+    assert responder.settings.crisis_line in texts[0]
+    assert events[-1] == FollowupAction(ACTION_LISTEN_NAME)
+
+
+def test_failures_are_described_without_anything_from_the_conversation():
+    secret = "Zebulon Quist, born 1970-01-01"
+    try:
+        try:
+            raise aiohttp.ClientResponseError(None, (), status=503, message=secret)
+        except aiohttp.ClientResponseError as error:
+            raise RasaException(f"Failed to execute custom action: {secret}") from error
+    except RasaException as error:
+        described = action_fallback.describe_failure(error)
+    assert described == "RasaException <- ClientResponseError, HTTP 503"
+    assert "Zebulon" not in described
+
+
+def test_only_dropped_connections_are_tried_again():
+    def chained(cause: BaseException) -> RasaException:
+        try:
+            raise cause
+        except BaseException:
+            try:
+                raise RasaException("Failed to execute custom action")
+            except RasaException as error:
+                return error
+
+    assert action_fallback.connection_dropped(chained(aiohttp.ServerDisconnectedError()))
+    assert action_fallback.connection_dropped(chained(aiohttp.ClientOSError(104, "reset")))
+    assert not action_fallback.connection_dropped(chained(aiohttp.ClientResponseError(None, (), status=500)))
+    assert not action_fallback.connection_dropped(chained(ValueError("invalid response")))
