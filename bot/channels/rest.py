@@ -40,6 +40,7 @@ import rasa.utils.endpoints
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput as RasaRestInput
 from sanic import Blueprint, response
+from sanic.exceptions import SanicException
 from sanic.request import Request
 from sanic.response import HTTPResponse, ResponseStream
 
@@ -102,6 +103,14 @@ class RestInput(RasaRestInput):
                 return await self._receive(request, on_new_message)
             except BadRequest as refused:
                 return refused.response()
+            except SanicException as error:  # e.g. broken chunked encoding while reading the body
+                code = getattr(error, "status_code", None) or 400
+                status = code if 400 <= code < 500 else 400
+                return BadRequest(status, "bad_request", str(error)).response()
+            except Exception:
+                # A bug, not the client's fault: the patient still gets a polite reply.
+                logger.exception("The REST channel failed on a request.")
+                return response.json([{"recipient_id": None, "text": self.polite.unavailable()}])
 
         return webhook
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import socket
 from typing import Any, Dict, Optional
 
 import pytest
@@ -282,3 +283,20 @@ def test_stream_mode_still_works(fuzz_server, normal_reply):
     assert response.status_code == 200
     lines = [json.loads(line) for line in response.text.splitlines() if line.strip()]
     assert [m["text"] for m in lines] == normal_reply
+
+
+def test_broken_chunked_encoding_gets_400(fuzz_server):
+    host, port = fuzz_server.url.rsplit("/", 1)[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=60) as connection:
+        connection.sendall(
+            b"POST /webhooks/rest/webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n"
+        )
+        reply = b""
+        while b"\r\n\r\n" not in reply:
+            data = connection.recv(65536)
+            if not data:
+                break
+            reply += data
+    status = int(reply.split(b" ", 2)[1])
+    assert 400 <= status < 500, reply[:300]
