@@ -140,3 +140,21 @@ def test_only_dropped_connections_are_tried_again():
     assert action_fallback.connection_dropped(chained(aiohttp.ClientOSError(104, "reset")))
     assert not action_fallback.connection_dropped(chained(aiohttp.ClientResponseError(None, (), status=500)))
     assert not action_fallback.connection_dropped(chained(ValueError("invalid response")))
+
+
+@pytest.mark.parametrize("value", [0, -1, 31, "2", True, None])
+def test_a_bad_action_timeout_is_refused_naming_the_field(tmp_path, value):
+    import yaml
+
+    from bot.settings import SettingsError, load_settings, settings_path
+
+    path = tmp_path / "clinic.yml"
+    path.write_text(
+        yaml.safe_dump({**yaml.safe_load(settings_path().read_text()), "action_timeout_seconds": value})
+    )
+    with pytest.raises(SettingsError, match="action_timeout_seconds"):
+        load_settings(path)
+
+
+def test_the_default_action_timeout_keeps_replies_within_3_seconds(settings):
+    assert 0 < settings.action_timeout_seconds <= 2.5
