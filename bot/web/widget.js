@@ -588,6 +588,20 @@
   }
 
   // ---------------------------------------------------------------- sending
+  // Takes an unsent message back out of the conversation and into the box, so nothing is lost.
+  function takeBack(messageIndex, typed) {
+    var m = state.messages[messageIndex];
+    if (m && m.who === "user") {
+      state.messages.splice(messageIndex, 1);
+      save();
+      render();
+      if (typed && !input.value.trim()) {
+        input.value = m.text;
+        resizeInput();
+      }
+    }
+  }
+
   function sendRest(payload, messageIndex, typed) {
     var session = state.sessionId;
     panel.setAttribute("data-transport", "rest");
@@ -598,29 +612,30 @@
       credentials: "omit",
     })
       .then(function (r) {
+        // 429: too many messages too fast. The server still answers with the
+        // assistant's polite "please wait" message; the patient's message was not
+        // read, so it goes back into the box to send again.
+        if (r.status === 429) {
+          return r.json().then(function (replies) {
+            return { replies: replies, limited: true };
+          });
+        }
         if (!r.ok) throw new Error("HTTP " + r.status);
-        return r.json();
+        return r.json().then(function (replies) {
+          return { replies: replies, limited: false };
+        });
       })
-      .then(function (replies) {
+      .then(function (result) {
         if (session !== state.sessionId) return; // the patient started over meanwhile
         if (state.online !== true) setOnline(true);
         setWaiting(false);
-        (Array.isArray(replies) ? replies : []).forEach(receive);
+        if (result.limited) takeBack(messageIndex, typed);
+        (Array.isArray(result.replies) ? result.replies : []).forEach(receive);
       })
       .catch(function () {
         if (session !== state.sessionId) return;
-        // Take the unsent message back into the box so that nothing is lost.
         setWaiting(false);
-        var m = state.messages[messageIndex];
-        if (m && m.who === "user") {
-          state.messages.splice(messageIndex, 1);
-          save();
-          render();
-          if (typed && !input.value.trim()) {
-            input.value = m.text;
-            resizeInput();
-          }
-        }
+        takeBack(messageIndex, typed);
         showBanner("notsent");
         setOnline(false);
       });

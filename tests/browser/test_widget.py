@@ -211,6 +211,31 @@ def test_rest_fallback_when_socket_io_is_blocked(new_page, demo_url, knowledge, 
     assert chat.banner.is_hidden(), "a blocked socket alone is not a connection problem"
 
 
+def test_too_many_messages_get_the_wait_message_and_the_text_goes_back(new_page, demo_url, bot, responder):
+    page = new_page()
+    page.route("**/socket.io/**", lambda route: route.abort())
+    page.goto(demo_url)
+    chat = Chat(page).open()
+    chat.ask("what is radiofrequency ablation?", 2)
+    session = page.evaluate(
+        "() => Object.entries(sessionStorage).map(([k, v]) => JSON.parse(v))"
+        ".find(v => v && v.sessionId).sessionId"
+    )
+    # Someone floods this conversation until the server's per-sender limit answers 429.
+    for _ in range(40):
+        flood = requests.post(
+            f"{bot.url}/webhooks/rest/webhook", json={"sender": session, "message": "hello"}, timeout=30
+        )
+        if flood.status_code == 429:
+            break
+    assert flood.status_code == 429, "the per-sender rate limit never answered"
+    replies = chat.ask("how long does recovery take?", 1)
+    assert replies == [responder.message("rate_limited")]
+    expect(chat.input).to_have_value("how long does recovery take?")
+    assert "how long does recovery take?" not in chat.user_messages()
+    assert chat.banner.is_hidden(), "being asked to wait is not a connection problem"
+
+
 def test_unreachable_server_shows_the_phone_number_and_recovers(new_page, proxy, knowledge, settings):
     page = new_page(hosts=[f"127.0.0.1:{proxy.port}"])
     page.goto(f"{proxy.url}/webhooks/web/")
