@@ -134,9 +134,10 @@ def clock(seconds: float) -> str:
 class Progress:
     """Prints each step (n/N, elapsed) and re-estimates the time left from measured steps."""
 
-    def __init__(self, steps: List[Step], full_size: int) -> None:
-        """Estimates every step from the priors, scaled by training-set size."""
+    def __init__(self, steps: List[Step], full_size: int, default_epochs: int) -> None:
+        """Estimates every step from the priors, scaled by training-set size (and DIET's epochs)."""
         self.steps = steps
+        self.default_epochs = default_epochs
         self.started = time.perf_counter()
         self.full_size = full_size
         self.ratios: Dict[str, List[float]] = {}
@@ -149,8 +150,8 @@ class Progress:
         if step.system.is_cached(step.train, step.split):
             return predict
         train = PRIOR_TRAIN[name] * len(step.train) / self.full_size
-        if isinstance(step.system, RasaSystem) and name == "rasa_default":
-            train = train * _default_epochs(step.system) / 100 + 20
+        if name == "rasa_default":
+            train = train * self.default_epochs / 100 + 20
         return train + predict
 
     def elapsed(self) -> float:
@@ -173,8 +174,8 @@ class Progress:
         print(
             f"Plan: {len(self.steps)} steps (train + predict), {trainings} models to train "
             f"({len(self.steps) - trainings} cached). Estimated time: about {clock(self.left(-1))} "
-            "(Rasa's default pipeline trains DIET for 100 epochs: several minutes per model on 2 cores; "
-            "its progress bar shows the epochs).",
+            f"(Rasa's default pipeline trains DIET for {self.default_epochs} epoch(s) per model; "
+            "its progress bar shows them).",
             flush=True,
         )
 
@@ -206,10 +207,6 @@ class Progress:
 
 def _predictions_cached(step: Step) -> bool:
     return predictions_file(step.system.directory(step.train, step.split), step.texts).exists()
-
-
-def _default_epochs(system: RasaSystem) -> int:
-    return SMOKE_EPOCHS if "epochs" in system.label else 100
 
 
 def make_steps(systems: Sequence[System], data: Data, smoke: bool) -> List[Step]:
@@ -287,8 +284,8 @@ def describe(system: System, data: Data, smoke: bool) -> str:
         return f"`config.yml`: {components(read_yaml(system.config_text))}."
     if smoke:
         return (
-            "Rasa's default pipeline with DIET and ResponseSelector cut to "
-            f"{SMOKE_EPOCHS} epochs (smoke run): {components(read_yaml(system.config_text))}."
+            f"Rasa's default pipeline with DIET and ResponseSelector cut to {SMOKE_EPOCHS} epoch(s) "
+            f"(smoke run): {components(read_yaml(system.config_text))}."
         )
     return (
         "`rasa init`'s `config.yml` verbatim (`benchmarks/rasa_init_config.yml`), which trains Rasa's "
@@ -316,7 +313,8 @@ def evaluate(out: Path, smoke: bool, folds: int, seed: int, write_docs: bool) ->
         flush=True,
     )
     steps = make_steps(systems, data, smoke)
-    progress = Progress(steps, len(read_nlu_file(TRAINING_DATA)) if smoke else len(data.training))
+    full_size = len(read_nlu_file(TRAINING_DATA)) if smoke else len(data.training)
+    progress = Progress(steps, full_size, SMOKE_EPOCHS if smoke else 100)
     progress.plan()
 
     n_holdout, n_positive = len(data.holdout), len(data.red_flags.positive)

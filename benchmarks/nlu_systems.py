@@ -371,7 +371,8 @@ def project_system(cache: Path) -> RasaSystem:
 
 def rasa_default_system(cache: Path, epochs: Optional[int] = None) -> RasaSystem:
     """Rasa's default configuration (``rasa init``), optionally with fewer epochs (smoke runs)."""
-    label = "Rasa default (rasa init)" if epochs is None else f"Rasa default (rasa init, {epochs} epochs)"
+    unit = "epoch" if epochs == 1 else "epochs"
+    label = "Rasa default (rasa init)" if epochs is None else f"Rasa default (rasa init, {epochs} {unit})"
     return RasaSystem(
         "rasa_default", label, rasa_default_config(epochs), json.dumps(versions()), False, 0.3, cache
     )
