@@ -216,7 +216,7 @@ def start_servers(
     return Servers(actions, rasa, f"http://127.0.0.1:{rasa_port}", started, [actions_log, rasa_log])
 
 
-def first_answer(servers: Servers, message: str = "hello", timeout: float = 300) -> float:
+def first_answer(servers: Servers, message: str = "hello", timeout: float = 900) -> float:
     """Seconds from the servers' start until the REST webhook first answers ``message``."""
     deadline = servers.started + timeout
     while time.monotonic() < deadline:
