@@ -76,6 +76,11 @@ def serve(token: Optional[str], port: int) -> None:
     from actions.auth import create_app
 
     app = create_app(token)
+    if "SANIC_KEEP_ALIVE_TIMEOUT" not in os.environ:
+        # A Rasa server busy with many patients' messages may open a connection and
+        # write its request only seconds later; Sanic's default (5 s) drops such a
+        # connection, and the patient gets the apology instead of the answer.
+        app.config.KEEP_ALIVE_TIMEOUT = 30
     plugin_manager().hook.attach_sanic_app_extensions(app=app)
     host = os.environ.get("SANIC_HOST", "0.0.0.0")
     logger.info("Action endpoint is up and running on http://%s:%d", host, port)

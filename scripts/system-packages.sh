@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests run for real (no mocks): PostgreSQL for
-# the tracker-store tests and Chromium for the browser tests (Playwright drives
+# the tracker-store tests, Redis and nginx for the scale tests, and Chromium for the browser tests (Playwright drives
 # it; it never downloads a browser of its own). Does nothing when they are present.
 set -euo pipefail
 missing=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || missing+=(chromium)
+# The scale tests' lock store and proxy (tests/scale, make test-scale).
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "error: the tests need these Debian packages: ${missing[*]}" >&2

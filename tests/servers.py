@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple
 
@@ -47,12 +48,31 @@ def wait_until(check, timeout: float, process: subprocess.Popen, log: Path) -> N
     raise RuntimeError(f"server not ready after {timeout}s; log:\n{log.read_text()[-3000:]}")
 
 
+@lru_cache(maxsize=1)
+def action_server_token() -> str:
+    """This test session's shared secret between the Rasa server and the action server."""
+    return secrets.token_urlsafe(32)
+
+
+def make_jwt(secret: str, username: str = "tests", role: str = "admin", lifetime: float = 3600) -> str:
+    """A JWT for Rasa's HTTP API in the payload Rasa 3.6 expects (``rasa/server.py`` requires_auth)."""
+    import jwt
+
+    payload = {"user": {"username": username, "role": role}, "exp": int(time.time() + lifetime)}
+    return jwt.encode(payload, secret, algorithm="HS256")
+
+
+def jwt_headers(secret: str) -> Dict[str, str]:
+    """``Authorization: Bearer`` headers with an admin JWT signed with ``secret``."""
+    return {"Authorization": f"Bearer {make_jwt(secret)}"}
+
+
 class Bot:
     """A client for the running Rasa server's REST channel and tracker API."""
 
     def __init__(self, url: str, token: str, db: Path, port: int, log: Path) -> None:
         self.url = url
-        self.token = token
+        self.token = token  # the HTTP API's JWT secret (RASA_JWT_SECRET)
         self.db = db  # the SQLite tracker store the server writes
         self.port = port
         self.log = log
@@ -67,23 +87,37 @@ class Bot:
     def texts(self, sender: str, message: str) -> List[str]:
         return [m.get("text", "") for m in self.send(sender, message)]
 
+    def tracker(self, sender: str) -> Dict:
+        """The conversation's tracker, with every event of every session."""
+        response = requests.get(
+            f"{self.url}/conversations/{sender}/tracker",
+            params={"include_events": "ALL"},
+            headers=jwt_headers(self.token),
+            timeout=30,
+        )
+        response.raise_for_status()
+        return response.json()
+
     def slot(self, sender: str, name: str):
         response = requests.get(
-            f"{self.url}/conversations/{sender}/tracker", params={"token": self.token}, timeout=30
+            f"{self.url}/conversations/{sender}/tracker", headers=jwt_headers(self.token), timeout=30
         )
         response.raise_for_status()
         return response.json()["slots"].get(name)
 
 
-def start_action_server(workdir: Path, env: Dict[str, str]) -> Tuple[subprocess.Popen, int, Path]:
-    """Starts the real action server on a free port; returns it, its port and its log."""
-    port = free_port()
+def start_action_server(
+    workdir: Path, env: Dict[str, str], port: Optional[int] = None
+) -> Tuple[subprocess.Popen, int, Path]:
+    """Starts the real action server on ``port`` (default: a free one); returns it, its port
+    and its log (appended to, so a restarted server keeps one log)."""
+    port = port or free_port()
     log = workdir / "actions.log"
     process = subprocess.Popen(
         [sys.executable, "-m", "actions", "--port", str(port)],
         cwd=ROOT,
         env=env,
-        stdout=log.open("w"),
+        stdout=log.open("a"),
         stderr=subprocess.STDOUT,
     )
     try:
@@ -102,20 +136,26 @@ def start_rasa_server(
     token: Optional[str] = None,
     name: str = "rasa",
     port: Optional[int] = None,
+    endpoints: Optional[Path] = None,
 ) -> Tuple[subprocess.Popen, Bot]:
     """Starts a real Rasa server with the trained model and ``credentials`` on a free
     port, talking to the action server on ``actions_port`` and keeping conversations
-    in its own SQLite file in ``workdir``; returns it once the model is loaded."""
+    in its own SQLite file in ``workdir``; returns it once the model is loaded.
+
+    With ``endpoints`` (e.g. ``deploy/endpoints.production.yml``, its variables set
+    in ``env``) that file is used as it is instead, and ``actions_port`` is unused."""
     if not MODEL.exists():
         pytest.fail(f"No trained model at {MODEL}: run `make train` (make test does it for you).")
     port = port or free_port()
-    token = token or secrets.token_hex(16)
-    endpoints = workdir / f"endpoints.{name}.yml"
+    token = token or secrets.token_hex(32)  # the HTTP API's JWT secret
     db = workdir / ("conversations.db" if name == "rasa" else f"conversations.{name}.db")
-    endpoints.write_text(
-        f'action_endpoint:\n  url: "http://127.0.0.1:{actions_port}/webhook"\n'
-        f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{db}"\n'
-    )
+    if endpoints is None:
+        endpoints = workdir / f"endpoints.{name}.yml"
+        endpoints.write_text(
+            f'action_endpoint:\n  url: "http://127.0.0.1:{actions_port}/webhook"\n'
+            "  headers:\n    X-Action-Server-Token: ${ACTION_SERVER_TOKEN}\n"
+            f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{db}"\n'
+        )
     log = workdir / f"{name}.log"
     process = subprocess.Popen(
         [
@@ -131,20 +171,21 @@ def start_rasa_server(
             str(endpoints),
             "--credentials",
             str(credentials),
-            # The HTTP API is enabled here only so tests can read slots from the tracker.
+            # The HTTP API is enabled here only so tests can read slots from the tracker,
+            # with a JWT signed with RASA_JWT_SECRET (bot/server/http_api.py).
             "--enable-api",
-            "--auth-token",
-            token,
+            "--jwt-method",
+            "HS256",
         ],
         cwd=ROOT,
-        env=env,
+        env={**env, "RASA_JWT_SECRET": token},
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
 
     def model_loaded() -> bool:
-        status = requests.get(f"{url}/status", params={"token": token}, timeout=2).json()
+        status = requests.get(f"{url}/status", headers=jwt_headers(token), timeout=2).json()
         return bool(status.get("model_file"))
 
     try:
@@ -157,7 +198,14 @@ def start_rasa_server(
 
 def server_env(**extra: str) -> Dict[str, str]:
     """The environment the servers run in."""
-    return {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "PYTHONPATH": str(ROOT), **extra}
+    return {
+        **os.environ,
+        "RASA_TELEMETRY_ENABLED": "false",
+        "PYTHONPATH": str(ROOT),
+        # The shared secret both servers need (endpoints.yml, actions/auth.py).
+        "ACTION_SERVER_TOKEN": action_server_token(),
+        **extra,
+    }
 
 
 def stop(processes: List[subprocess.Popen]) -> None:

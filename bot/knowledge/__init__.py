@@ -71,6 +71,9 @@ MESSAGES: Tuple[str, ...] = (
     "sources_none",
     "feedback_thanks",
     "feedback_missing",
+    "service_unavailable",
+    "rate_limited",
+    "message_too_long",
 )
 # Labels of the buttons under every knowledge answer's referral.
 BUTTONS: Tuple[str, ...] = ("helpful", "unhelpful", "sources")
@@ -208,6 +211,10 @@ class _Reader:
     def mapping(self, value: Any, entry: Optional[str], field_name: str) -> Mapping[str, Any]:
         if not isinstance(value, dict):
             raise self.fail(entry, field_name, "must be a mapping")
+        for key in value:
+            if not isinstance(key, str):
+                where = f"{field_name}.{key}" if field_name and field_name != "(top level)" else str(key)
+                raise self.fail(entry, where, "keys must be texts (names of fields)")
         return value
 
     def sources(self, raw: Any, entry: str) -> Tuple[Source, ...]:
@@ -270,7 +277,8 @@ class _Reader:
         return Answer(text=text, sources=tuple(sources[i] for i in ids), refer=refer)
 
     def entry(self, raw: Any, index: int) -> Entry:
-        raw = self.mapping(raw, None, f"entries[{index}]")
+        if not isinstance(raw, dict):
+            raise self.fail(None, f"entries[{index}]", "must be a mapping")
         entry_id = raw.get("id")
         if not isinstance(entry_id, str) or not entry_id:
             raise self.fail(None, f"entries[{index}].id", "must be a non-empty text")
@@ -278,6 +286,7 @@ class _Reader:
             raise self.fail(
                 entry_id, "id", f"unknown id; expected one of {', '.join((GENERAL,) + PROCEDURES)}"
             )
+        raw = self.mapping(raw, entry_id, "")
         sources = self.sources(raw.get("sources"), entry_id)
         by_id = {s.id: s for s in sources}
         answers_raw = self.mapping(raw.get("answers"), entry_id, "answers")
@@ -341,6 +350,10 @@ class _Reader:
                 raise self.fail(
                     None, f"messages.{key}", f"unknown placeholder {{{sorted(names - PLACEHOLDERS)[0]}}}"
                 )
+            try:
+                text.format(**{name: "" for name in PLACEHOLDERS})
+            except (ValueError, KeyError, IndexError, AttributeError, TypeError) as error:
+                raise self.fail(None, f"messages.{key}", f"cannot be filled in ({error!r})") from error
             result[key] = text
         return result
 
@@ -399,8 +412,13 @@ def load_knowledge(path: Optional[Path] = None) -> KnowledgeBase:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise KnowledgeError(path, None, "(file)", f"cannot be read ({error.strerror})") from error
-    except yaml.YAMLError as error:
-        raise KnowledgeError(path, None, "(file)", f"is not valid YAML ({error})") from error
+    except UnicodeDecodeError as error:
+        raise KnowledgeError(
+            path, None, "(file)", f"is not UTF-8 text ({error.reason} at byte {error.start})"
+        ) from error
+    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as error:
+        # ValueError: an impossible date such as 2024-13-45; RecursionError: nesting too deep.
+        raise KnowledgeError(path, None, "(file)", f"is not valid YAML ({error!r})") from error
     return _Reader(path).knowledge(raw)
 
 

@@ -13,7 +13,16 @@ from typing import Callable, List
 
 def hooks() -> List[Callable[[], None]]:
     """The hooks, in the order they are installed (imported lazily: no work at import time)."""
-    return []
+    from bot.server import action_fallback, http_api, logs, origins, performance, redis_lock
+
+    return [
+        logs.install,
+        http_api.install,
+        origins.install,
+        action_fallback.install,
+        redis_lock.install,
+        performance.install,
+    ]
 
 
 def install_hooks() -> None:

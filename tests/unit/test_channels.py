@@ -31,7 +31,7 @@ async def _noop(message) -> None:
 
 def test_credentials_name_the_project_channels():
     credentials = yaml.safe_load((ROOT / "credentials.yml").read_text())
-    assert "rest" in credentials
+    assert "bot.channels.rest.RestInput" in credentials
     socket = credentials["bot.channels.socketio.SocketIOInput"]
     assert socket["user_message_evt"] == "user_uttered"
     assert socket["bot_message_evt"] == "bot_uttered"
@@ -82,7 +82,7 @@ def test_served_files_exist_and_request_nothing_from_other_servers():
 @pytest.mark.parametrize(
     "setting, expected",
     [
-        (None, None),
+        (None, {"http://localhost:5005", "http://127.0.0.1:5005"}),  # bot/clinic.yml allowed_origins
         ("*", None),
         (["https://www.clinic.example/", "*"], None),
         ("https://www.clinic.example", frozenset({"https://www.clinic.example"})),
@@ -118,8 +118,15 @@ def test_socket_refuses_other_websites_when_a_list_is_set():
     assert _connect(channel, "https://evil.example") is False
 
 
-def test_socket_accepts_every_website_without_a_list():
+def test_socket_uses_the_clinic_origins_without_a_list():
     channel = SocketIOInput.from_credentials({})
+    channel.blueprint(_noop)
+    assert _connect(channel, "http://localhost:5005") is True, "bot/clinic.yml allowed_origins"
+    assert _connect(channel, "https://anywhere.example") is False
+
+
+def test_socket_accepts_every_website_only_when_told():
+    channel = SocketIOInput.from_credentials({"cors_allowed_origins": "*"})
     channel.blueprint(_noop)
     assert _connect(channel, "https://anywhere.example") is True
 
