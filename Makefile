@@ -5,7 +5,7 @@ export RASA_TELEMETRY_ENABLED := false
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help install system-packages spacy train run shell test test-unit test-rasa test-browser test-channels validate lint check-knowledge report clean
+.PHONY: help install system-packages spacy train run shell test test-unit test-rasa test-browser test-channels validate lint check-knowledge report purge-conversations forget-conversation test-security evaluate bench test-scale test-fuzz clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -49,8 +49,34 @@ check-knowledge: install ## Check the knowledge file (sources, reviews, reading 
 report: install ## Conversation report from the tracker store (ARGS="--since 2026-11-01 --db URL")
 	@$(PY) -m bot.analytics.report $(ARGS)
 
+purge-conversations: install ## Delete conversations older than retention_days (bot/clinic.yml) (ARGS="--days 30 --db URL")
+	@$(PY) -m bot.analytics.retention purge $(ARGS)
+
+forget-conversation: install ## Delete one conversation ("forget me"): make forget-conversation SENDER=<conversation id>
+	@test -n "$(SENDER)" || { echo 'Usage: make forget-conversation SENDER=<conversation id> [ARGS="--db URL"]'; exit 2; }
+	@$(PY) -m bot.analytics.retention forget $(ARGS) -- "$(SENDER)"
+
+test-security: train ## Security and privacy tests (JWT API, action-server token, origins, log redaction, retention)
+	@$(PY) -m pytest tests/security
+
+evaluate: train ## NLU quality: hold-out, out-of-scope, red flags, 5-fold CV; vs Rasa default and a TF-IDF baseline (ARGS="--help")
+	@$(PY) -m benchmarks.evaluate $(ARGS)
+
+bench: train ## Speed and memory of the real servers vs Rasa's default configuration (ARGS="--help")
+	@$(PY) -m benchmarks.bench $(ARGS)
+
+test-scale: train system-packages ## Production topology as processes: 2 Rasa replicas, PostgreSQL, Redis, nginx (deploy/)
+	@$(PY) -m pytest tests/scale
+
+test-fuzz: train ## Bad input (hypothesis) and rate limits against a real Rasa server; the knowledge loader
+	@$(PY) -m pytest tests/fuzz tests/unit/test_ratelimit.py
+
 test-browser: train system-packages ## Browser tests of the chat widget (Chromium + Playwright, real servers)
 	@$(PY) -m pytest tests/browser
+
+.PHONY: test-reliability
+test-reliability: train ## Never silent, nothing lost: action-server faults, Rasa restarts and kill -9, 50x20 load (REST, socket.io)
+	@$(PY) -m pytest tests/reliability -s
 
 test-channels: train ## Slack, Telegram and shell tests (real servers, fake Slack/Telegram APIs)
 	@$(PY) -m pytest tests/channels
