@@ -134,6 +134,16 @@ def comparison_rows(results: Dict[str, Any]) -> List[List[str]]:
     if make_run:
         rows.append(["`make run` ready, nothing changed", fmt(make_run["ready_s"], " s"), "–", "–"])
         rows.append(["`make run` retrained", fmt(make_run["retrained"]), "–", "–"])
+        if make_run.get("first_run_retrained"):
+            rows.append(
+                [
+                    "(the first `make run` of this bench retrained: its inputs had changed since the last "
+                    f"training; it was ready after {fmt(make_run['first_run_ready_s'], ' s')})",
+                    "",
+                    "",
+                    "",
+                ]
+            )
     return rows
 
 
@@ -191,6 +201,20 @@ def steps_table(recorded: Sequence[Dict[str, Any]]) -> str:
     return table(header, rows, right_from=2)
 
 
+def epochs_note(epochs: Optional[int]) -> List[str]:
+    """Says so when the default configuration was trained with fewer epochs than Rasa's 100."""
+    if epochs is None:
+        return []
+    return [
+        f"Rasa's default configuration was trained here with {epochs} epochs instead of 100 per "
+        "neural component (`--default-epochs`), because this shared machine was too busy to train "
+        "4 x 100 epochs in time. Epochs change training time and accuracy, not the model's size or "
+        "the work done per message, so its speed and memory figures stand; its training time does "
+        "not (no training ratio is given).",
+        "",
+    ]
+
+
 def speed_markdown(results: Dict[str, Any], chart_link: str, recorded: Sequence[Dict[str, Any]]) -> str:
     """The ``speed.md`` section."""
     meta = results["meta"]
@@ -234,6 +258,7 @@ def speed_markdown(results: Dict[str, Any], chart_link: str, recorded: Sequence[
         "as distinct senders. Latency is measured by the client, from sending the request to reading the "
         "whole reply.",
         "",
+        *epochs_note(meta.get("default_epochs")),
         table(["figure", "this project", "Rasa default", "project / default"], comparison_rows(results)),
         "",
         f"![Latency distributions, this project against Rasa's default configuration]({chart_link})",

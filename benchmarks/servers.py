@@ -235,7 +235,21 @@ def first_answer(servers: Servers, message: str = "hello", timeout: float = 900)
     raise RuntimeError(f"no answer within {timeout} s; logs in {servers.logs[0].parent}")
 
 
-def run_make_run(workdir: Path, timeout: float = 300) -> Dict[str, object]:
+def measure_make_run(workdir: Path) -> Dict[str, Any]:
+    """``make run`` when nothing changed: how long until ready, and that it did not retrain.
+
+    If the first ``make run`` retrains (its inputs changed since the last training,
+    e.g. someone edited the data), that is recorded and ``make run`` is measured
+    again, now with nothing changed.
+    """
+    first = run_make_run(workdir)
+    if not first["retrained"]:
+        return {**first, "first_run_retrained": False}
+    second = run_make_run(workdir)
+    return {**second, "first_run_retrained": True, "first_run_ready_s": first["ready_s"]}
+
+
+def run_make_run(workdir: Path, timeout: float = 900) -> Dict[str, Any]:
     """Runs ``make run`` on free ports until it says it is ready; returns how long that took.
 
     Also reports whether it retrained (the model file changed or the script did not
