@@ -20,6 +20,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 import pytest
 import requests
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "pain-clinic.tar.gz"
@@ -150,12 +151,13 @@ def start_rasa_server(
     token = token or secrets.token_hex(32)  # the HTTP API's JWT secret
     db = workdir / ("conversations.db" if name == "rasa" else f"conversations.{name}.db")
     if endpoints is None:
+        # The project's endpoints.yml as it is (token header, selective domain, SQLite
+        # store), pointed at this action server and this test's own database.
+        config = yaml.safe_load((ROOT / "endpoints.yml").read_text())
+        config["action_endpoint"]["url"] = f"http://127.0.0.1:{actions_port}/webhook"
+        config["tracker_store"]["db"] = str(db)
         endpoints = workdir / f"endpoints.{name}.yml"
-        endpoints.write_text(
-            f'action_endpoint:\n  url: "http://127.0.0.1:{actions_port}/webhook"\n'
-            "  headers:\n    X-Action-Server-Token: ${ACTION_SERVER_TOKEN}\n"
-            f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{db}"\n'
-        )
+        endpoints.write_text(yaml.safe_dump(config, sort_keys=False))
     log = workdir / f"{name}.log"
     process = subprocess.Popen(
         [
