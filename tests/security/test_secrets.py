@@ -30,9 +30,13 @@ PATTERNS: Dict[str, re.Pattern] = {
 }
 
 SECRET_KEY = re.compile(r"(?i)(password|passwd|secret|token|api_?key|private_key|signing)")
-ENV_REFERENCE = re.compile(r"^\$\{[A-Z0-9_]+\}$")
+# ${VAR}, or docker compose's ${VAR:?message} (required, no default); never ${VAR:-default}.
+ENV_REFERENCE = re.compile(r"^\$\{[A-Z0-9_]+(:?\?[^}]*)?\}$")
+# Settings that name where a secret is kept (a Kubernetes Secret), not the secret.
+SECRET_REFERENCE_KEY = re.compile(r"(?i)(secret_?name|existing_?secret)$")
+# Example env files (placeholders only, checked below) are allowed; real ones are not.
 FORBIDDEN_FILES = re.compile(
-    r"(^|/)(\.env(\..*)?|id_rsa|id_ed25519|.*\.pem|.*\.key|.*\.p12|.*\.db|.*\.sqlite3?)$"
+    r"(^|/)(\.env(\.(?!example$).*)?|id_rsa|id_ed25519|.*\.pem|.*\.key|.*\.p12|.*\.db|.*\.sqlite3?)$"
 )
 BINARY_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".ico", ".gz", ".tar", ".zip", ".woff", ".woff2", ".pdf"}
 
@@ -65,6 +69,18 @@ def test_no_credential_files_in_the_repository():
     assert [name for name in repository_files() if FORBIDDEN_FILES.search(name)] == []
 
 
+def test_example_env_files_hold_no_values_for_secrets():
+    examples = [name for name in repository_files() if name.endswith(".env.example")]
+    assert examples, "deploy/.env.example documents the variables"
+    filled = []
+    for name in examples:
+        for number, line in enumerate((ROOT / name).read_text().splitlines(), 1):
+            key, _, value = line.lstrip("# ").partition("=")
+            if SECRET_KEY.search(key) and value.strip():
+                filled.append(f"{name}:{number}")
+    assert filled == []
+
+
 def test_no_secret_looking_values_in_the_repository():
     found = []
     for name, text in _texts():
@@ -79,7 +95,8 @@ def _secret_settings(node, path: str = "") -> Iterator[Tuple[str, object]]:
     if isinstance(node, dict):
         for key, value in node.items():
             where = f"{path}.{key}" if path else str(key)
-            if SECRET_KEY.search(str(key)) and not isinstance(value, (dict, list)):
+            secret = SECRET_KEY.search(str(key)) and not SECRET_REFERENCE_KEY.search(str(key))
+            if secret and not isinstance(value, (dict, list)):
                 yield where, value
             yield from _secret_settings(value, where)
     elif isinstance(node, list):
@@ -122,5 +139,9 @@ def test_the_scan_finds_what_it_looks_for():
     assert not PATTERNS["password in a URL"].search("postgresql://rasa:${DB_PASSWORD}@db/rasa")
     assert not PATTERNS["secret assignment"].search('TOKEN_ENV = "ACTION_SERVER_TOKEN"')
     assert FORBIDDEN_FILES.search("deploy/.env") and FORBIDDEN_FILES.search("conversations.db")
+    assert FORBIDDEN_FILES.search("deploy/.env.production")
+    assert not FORBIDDEN_FILES.search("deploy/.env.example")
+    assert ENV_REFERENCE.match("${DB_PASSWORD:?set it}")
+    assert not ENV_REFERENCE.match("${DB_PASSWORD:-hunter2}")
     assert list(_secret_settings({"a": {"slack_token": "xoxb-1"}})) == [("a.slack_token", "xoxb-1")]
     assert Path(__file__).name in " ".join(repository_files())
