@@ -40,6 +40,7 @@ SPACY_PIPELINE = ROOT / "build" / "spacy_pipeline"
 # runs at prediction time, the spaCy pipeline builder).
 PROJECT_CODE = (
     ROOT / "bot" / "nlp" / "components.py",
+    ROOT / "bot" / "nlp" / "intent_classifier.py",
     ROOT / "bot" / "nlp" / "spacy_pipeline.py",
     ROOT / "bot" / "safety" / "red_flags.py",
 )
@@ -352,17 +353,13 @@ class TfidfBaseline:
         return predictions
 
 
-def project_system(cache: Path) -> RasaSystem:
-    """The project's pipeline as ``config.yml`` is now (read once, trained from a copy)."""
-    from rasa.shared.utils.io import read_yaml_file
+def project_system(cache: Path, config: Path = PROJECT_CONFIG) -> RasaSystem:
+    """The project's pipeline as ``config.yml`` is now, or a candidate ``config`` (trained from a copy)."""
+    from rasa.shared.utils.io import read_yaml
 
-    text = PROJECT_CONFIG.read_text(encoding="utf-8")
+    text = config.read_text(encoding="utf-8")
     threshold = next(
-        (
-            c.get("threshold")
-            for c in read_yaml_file(str(PROJECT_CONFIG))["pipeline"]
-            if c["name"] == "FallbackClassifier"
-        ),
+        (c.get("threshold") for c in read_yaml(text)["pipeline"] if c["name"] == "FallbackClassifier"),
         None,
     )
     fingerprint = sha256(files_hash(PROJECT_CODE), files_hash([SPACY_PIPELINE]), json.dumps(versions()))

@@ -1,11 +1,8 @@
 """Custom Rasa NLU components, registered with Rasa's default recipe.
 
 Listed in ``config.yml`` by module path, in this order after the intent
-classifier:
+classifier (``bot.nlp.intent_classifier``):
 
-- ``RobustLogisticRegressionClassifier``: Rasa's logistic-regression intent
-  classifier, except that a message with no tokens (empty, whitespace, emoji
-  only) is left unclassified instead of crashing scikit-learn.
 - ``ProcedureEntityExtractor``: the ``procedure`` entity, from the entity-ruler
   matches of the project-built spaCy pipeline, resolved to canonical ids.
 - ``UnreadableInputGuard``: empty, emoji-only, non-Latin or mostly unknown-word
@@ -25,8 +22,7 @@ from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
-from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
-from rasa.nlu.constants import SPACY_DOCS, TOKENS_NAMES
+from rasa.nlu.constants import SPACY_DOCS
 from rasa.nlu.extractors.extractor import EntityExtractorMixin
 from rasa.nlu.utils.spacy_utils import SpacyModel, SpacyNLP
 from rasa.shared.nlu.constants import (
@@ -40,7 +36,6 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from rasa.shared.utils.io import dump_obj_as_json_to_file, read_json_file
-from scipy.sparse import csr_matrix, hstack, vstack
 
 from bot.nlp.spacy_pipeline import LABEL
 from bot.safety.red_flags import detect_red_flag
@@ -111,45 +106,6 @@ class ProcedureEntityExtractor(_Stateless, EntityExtractorMixin):
                 entities = [e for e in message.get(ENTITIES, []) if e.get("entity") != PROCEDURE_ENTITY]
                 message.set(ENTITIES, entities + self.add_extractor_name(found), add_to_output=True)
         return messages
-
-
-@DefaultV1Recipe.register(
-    DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER,
-    is_trainable=True,
-)
-class RobustLogisticRegressionClassifier(LogisticRegressionClassifier):
-    """Rasa's ``LogisticRegressionClassifier`` that tolerates messages without tokens.
-
-    The stock component raises inside scikit-learn for a message with no
-    features, so the patient would get no reply at all. Such messages are left
-    without an intent here; ``UnreadableInputGuard`` then sends them to the
-    fallback.
-    """
-
-    def process(self, messages: List[Message]) -> List[Message]:
-        """Classifies messages that have tokens; leaves the rest unclassified."""
-        readable = [m for m in messages if m.get(TOKENS_NAMES[TEXT])]
-        if readable:
-            super().process(readable)
-        return messages
-
-    def _create_X(self, messages: List[Message]) -> csr_matrix:
-        """The same matrix as Rasa's, built without stacking empty matrices.
-
-        Rasa's version stacks every message's sentence features with an empty
-        matrix, twice; that took about 1 ms of each message's time (measured with
-        ``python -m benchmarks.profile``). The result is identical, so training and
-        predictions do not change.
-        """
-        rows = []
-        for message in messages:
-            sparse = message.get_sparse_features(attribute=TEXT)[1]
-            dense = message.get_dense_features(attribute=TEXT)[1]
-            parts = [csr_matrix(f.features) for f in (sparse, dense) if f is not None]
-            if not parts:
-                return super()._create_X(messages)
-            rows.append(parts[0] if len(parts) == 1 else hstack(parts, format="csr"))
-        return rows[0] if len(rows) == 1 else vstack(rows, format="csr")
 
 
 _LATIN_WORD = re.compile(r"[a-z]{2,}")
