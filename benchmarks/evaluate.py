@@ -16,8 +16,14 @@ into ``--out`` (``build/evaluate``) and the ``docs/evaluation/quality.md`` secti
 
 Trained models are cached by a hash of their inputs, so a re-run only trains what
 changed. ``--smoke`` is the quick version ``make test`` runs: a stratified slice of the
-data, 2 folds, Rasa's default pipeline cut to 2 epochs, output to a temporary
+data, 2 folds, Rasa's default pipeline cut to 1 epoch, output to a temporary
 directory and never to ``docs/``.
+
+Tuning: ``--systems project --config CANDIDATE.yml --step NAME --note TEXT`` scores a
+candidate configuration of this project on the same hold-out set and folds and keeps
+its figures in ``docs/evaluation/tuning/understanding/NAME.json``; the report's "What each change
+bought" table lists every recorded step. Choose changes by the cross-validation
+figures: the hold-out set is for reporting, not for tuning.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from benchmarks import nlu_report
 from benchmarks.nlu_data import (
@@ -56,6 +62,7 @@ from benchmarks.nlu_data import (
     stratified_slice,
 )
 from benchmarks.nlu_systems import (
+    PROJECT_CONFIG,
     RasaSystem,
     TfidfBaseline,
     TrainedModel,
@@ -69,6 +76,9 @@ from benchmarks.nlu_systems import (
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "build" / "evaluate"
 DOCS = ROOT / "docs"
+# Recorded tuning steps (--step): committed, so the table survives a fresh clone.
+TUNING_STEPS = DOCS / "evaluation" / "tuning" / "understanding"
+SYSTEM_NAMES = ("project", "rasa_default", "baseline")
 SEED = 2024
 FOLDS = 5
 SMOKE_FOLDS = 2
@@ -134,10 +144,11 @@ def clock(seconds: float) -> str:
 class Progress:
     """Prints each step (n/N, elapsed) and re-estimates the time left from measured steps."""
 
-    def __init__(self, steps: List[Step], full_size: int, default_epochs: int) -> None:
+    def __init__(self, steps: List[Step], full_size: int, default_epochs: int, cv_epochs: int) -> None:
         """Estimates every step from the priors, scaled by training-set size (and DIET's epochs)."""
         self.steps = steps
         self.default_epochs = default_epochs
+        self.cv_epochs = cv_epochs
         self.started = time.perf_counter()
         self.full_size = full_size
         self.ratios: Dict[str, List[float]] = {}
@@ -151,7 +162,8 @@ class Progress:
             return predict
         train = PRIOR_TRAIN[name] * len(step.train) / self.full_size
         if name == "rasa_default":
-            train = train * self.default_epochs / 100 + 20
+            epochs = self.default_epochs if step.split == "holdout" else self.cv_epochs
+            train = train * epochs / 100 + 20
         return train + predict
 
     def elapsed(self) -> float:
@@ -209,8 +221,13 @@ def _predictions_cached(step: Step) -> bool:
     return predictions_file(step.system.directory(step.train, step.split), step.texts).exists()
 
 
-def make_steps(systems: Sequence[System], data: Data, smoke: bool) -> List[Step]:
+def make_steps(
+    systems: Sequence[System], data: Data, smoke: bool, fold_systems: Optional[Dict[str, System]] = None
+) -> List[Step]:
     """One hold-out step and one step per fold for each system, slowest system last.
+
+    ``fold_systems`` replaces a system for its folds (Rasa's default pipeline trained with
+    fewer epochs in cross-validation, ``--default-cv-epochs``).
 
     A smoke run trains Rasa's default pipeline only once (for the hold-out set): each
     DIET model costs about a minute of TensorFlow graph building to train and again to
@@ -224,10 +241,11 @@ def make_steps(systems: Sequence[System], data: Data, smoke: bool) -> List[Step]
         steps.append(Step(system, "holdout", data.training, holdout_texts))
         if smoke and system.name == "rasa_default":
             continue
+        fold_system = (fold_systems or {}).get(system.name, system)
         for number, test in enumerate(data.folds, start=1):
             test_set = set(test)
             train = [m for i, m in enumerate(data.training) if i not in test_set]
-            steps.append(Step(system, f"fold-{number}", train, [data.training[i].text for i in test]))
+            steps.append(Step(fold_system, f"fold-{number}", train, [data.training[i].text for i in test]))
     return steps
 
 
@@ -253,7 +271,7 @@ def _mean_sd(folds: List[Dict[str, Any]]) -> Dict[str, Dict[str, Optional[float]
     return {"mean": mean, "sd": sd}
 
 
-def describe(system: System, data: Data, smoke: bool) -> str:
+def describe(system: System, data: Data, smoke: bool, cv_epochs: Optional[int] = None) -> str:
     """What the system is, from its configuration (so the report cannot drift from it)."""
     from rasa.shared.utils.io import read_yaml
 
@@ -287,24 +305,58 @@ def describe(system: System, data: Data, smoke: bool) -> str:
             f"Rasa's default pipeline with DIET and ResponseSelector cut to {SMOKE_EPOCHS} epoch(s) "
             f"(smoke run): {components(read_yaml(system.config_text))}."
         )
-    return (
+    text = (
         "`rasa init`'s `config.yml` verbatim (`benchmarks/rasa_init_config.yml`), which trains Rasa's "
         f"default pipeline: {components(read_yaml(rasa_default_config(100)))}. (Its dialogue policies play "
         "no part in understanding.)"
     )
+    if cv_epochs is not None:
+        text += (
+            f" In cross-validation only, DIET and ResponseSelector were trained for {cv_epochs} epochs "
+            f"instead of 100 (`--default-cv-epochs {cv_epochs}`), to fit the run into the time there was; "
+            "the hold-out figures are the verbatim configuration's."
+        )
+    return text
 
 
-def evaluate(out: Path, smoke: bool, folds: int, seed: int, write_docs: bool) -> Dict[str, Any]:
-    """Runs the whole evaluation; returns the report (also written to ``out``)."""
+@dataclass
+class Options:
+    """What to run: the command line's choices."""
+
+    smoke: bool = False
+    folds: int = FOLDS
+    seed: int = SEED
+    write_docs: bool = True
+    systems: Sequence[str] = SYSTEM_NAMES
+    project_config: Path = PROJECT_CONFIG
+    default_cv_epochs: Optional[int] = None
+    step: Optional[str] = None
+    note: str = ""
+
+
+def make_systems(cache: Path, options: Options) -> Tuple[List[System], Dict[str, System]]:
+    """The systems to run (in ``options.systems``), and any replacing one for its folds."""
+    every: Dict[str, System] = {
+        "project": project_system(cache, options.project_config),
+        "rasa_default": rasa_default_system(cache, SMOKE_EPOCHS if options.smoke else None),
+        "baseline": TfidfBaseline(options.seed, cache),
+    }
+    fold_systems: Dict[str, System] = {}
+    if options.default_cv_epochs is not None and not options.smoke:
+        cv_default = rasa_default_system(cache, options.default_cv_epochs)
+        cv_default.label = every["rasa_default"].label  # one column in the report
+        fold_systems["rasa_default"] = cv_default
+    return [every[name] for name in SYSTEM_NAMES if name in options.systems], fold_systems
+
+
+def evaluate(out: Path, options: Options) -> Dict[str, Any]:
+    """Runs the evaluation; returns the report (also written to ``out``)."""
+    smoke, folds, seed = options.smoke, options.folds, options.seed
     started_at = datetime.now(timezone.utc)
     load_start = nlu_report.load_average()
     cache = out / "cache"
     data = load_data(smoke, folds, seed)
-    systems: List[System] = [
-        project_system(cache),
-        rasa_default_system(cache, SMOKE_EPOCHS if smoke else None),
-        TfidfBaseline(seed, cache),
-    ]
+    systems, fold_systems = make_systems(cache, options)
     print(
         f"Data: {len(data.training)} training examples, {len(data.holdout)} hold-out messages, "
         f"{len(data.red_flags.positive)} + {len(data.red_flags.negative)} red-flag phrases, {folds} folds"
@@ -312,9 +364,10 @@ def evaluate(out: Path, smoke: bool, folds: int, seed: int, write_docs: bool) ->
         + f". Output: {out}",
         flush=True,
     )
-    steps = make_steps(systems, data, smoke)
+    steps = make_steps(systems, data, smoke, fold_systems)
     full_size = len(read_nlu_file(TRAINING_DATA)) if smoke else len(data.training)
-    progress = Progress(steps, full_size, SMOKE_EPOCHS if smoke else 100)
+    default_epochs = SMOKE_EPOCHS if smoke else 100
+    progress = Progress(steps, full_size, default_epochs, options.default_cv_epochs or default_epochs)
     progress.plan()
 
     n_holdout, n_positive = len(data.holdout), len(data.red_flags.positive)
@@ -343,26 +396,53 @@ def evaluate(out: Path, smoke: bool, folds: int, seed: int, write_docs: bool) ->
             summary = f"{step.split} intent accuracy {figures['intent_accuracy']:.3f}"
         progress.done(index, summary + (" (cached model)" if not step.trained_now else ""))
 
-    report = build_report(
-        systems, data, results, smoke, folds, seed, started_at, load_start, progress.elapsed()
-    )
-    write_outputs(report, results, systems, data, out, write_docs)
+    report = build_report(systems, data, results, options, started_at, load_start, progress.elapsed())
+    write_outputs(report, results, systems, data, out, options.write_docs)
+    if options.step:
+        record_step(report, options)
     return report
+
+
+def record_step(report: Dict[str, Any], options: Options) -> Path:
+    """Keeps the project's figures of this run as tuning step ``options.step``."""
+    TUNING_STEPS.mkdir(parents=True, exist_ok=True)
+    target = TUNING_STEPS / f"{options.step}.json"
+    record = {
+        "step": options.step,
+        "note": options.note,
+        "run": {k: report["run"][k] for k in ("date", "git", "folds", "seed", "command")},
+        "config": options.project_config.read_text(encoding="utf-8"),
+        "holdout": report["holdout"]["project"],
+        "cross_validation": {
+            k: v for k, v in report["cross_validation"]["project"].items() if k in ("mean", "sd")
+        },
+        "red_flags": report["red_flags"]["project"],
+        "training_seconds": report["training_seconds"]["project"],
+    }
+    target.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {_shown(target)}")
+    return target
+
+
+def load_steps() -> List[Dict[str, Any]]:
+    """The recorded tuning steps, in the order of their file names."""
+    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(TUNING_STEPS.glob("*.json"))]
 
 
 def build_report(
     systems: Sequence[System],
     data: Data,
     results: Dict[str, Dict[str, Any]],
-    smoke: bool,
-    folds: int,
-    seed: int,
+    options: Options,
     started_at: datetime,
     load_start: Optional[float],
     seconds: float,
 ) -> Dict[str, Any]:
     """Assembles ``report.json``."""
     from bot.safety.red_flags import detect_red_flag
+
+    smoke, folds, seed = options.smoke, options.folds, options.seed
+    cv_epochs = None if smoke else options.default_cv_epochs
 
     flags = data.red_flags
     guard = red_flag_scores(
@@ -374,10 +454,17 @@ def build_report(
         name: {"label": s.label, **results[s.name]["red_flags"]} for name, s in ((s.name, s) for s in systems)
     }
     red_flags = {
-        "project": red_flags["project"],
+        **{k: v for k, v in red_flags.items() if k == "project"},
         "guard_alone": {"label": "Red-flag guard alone (bot/safety/red_flags.py)", **guard},
         **{k: v for k, v in red_flags.items() if k != "project"},
     }
+    command = "python -m benchmarks.evaluate" + (" --smoke" if smoke else "")
+    if tuple(options.systems) != SYSTEM_NAMES:
+        command += " --systems " + ",".join(s.name for s in systems)
+    if options.project_config.resolve() != PROJECT_CONFIG.resolve():
+        command += f" --config {_shown(options.project_config)}"
+    if cv_epochs is not None:
+        command += f" --default-cv-epochs {cv_epochs}"
     in_scope = [m for m in data.holdout if m.intent != OUT_OF_SCOPE]
     return {
         "run": {
@@ -386,11 +473,12 @@ def build_report(
             "folds": folds,
             "seed": seed,
             "default_epochs": SMOKE_EPOCHS if smoke else 100,
+            "default_cv_epochs": cv_epochs,
             "seconds": round(seconds, 1),
             "load_average_start": load_start,
             "load_average_end": nlu_report.load_average(),
             "git": nlu_report.git_state(),
-            "command": "python -m benchmarks.evaluate" + (" --smoke" if smoke else ""),
+            "command": command,
         },
         "machine": nlu_report.machine(),
         "versions": versions(),
@@ -407,7 +495,7 @@ def build_report(
         "systems": {
             s.name: {
                 "label": s.label,
-                "description": describe(s, data, smoke),
+                "description": describe(s, data, smoke, cv_epochs),
                 "decline_threshold": results[s.name]["threshold"],
                 "resolves_procedure_ids": s.resolves_values,
             }
@@ -420,8 +508,12 @@ def build_report(
         "red_flags": red_flags,
         "per_intent": {s.name: per_intent(data.holdout, results[s.name]["predictions"]) for s in systems},
         "confusion_matrix": dict(
-            zip(("rows", "columns", "counts"), confusion(data.holdout, results["project"]["predictions"]))
+            zip(
+                ("rows", "columns", "counts"),
+                confusion(data.holdout, results[systems[0].name]["predictions"]),
+            )
         ),
+        "tuning": [] if smoke else load_steps(),
         "training_seconds": {
             s.name: {
                 "holdout": results[s.name]["holdout_train_seconds"],
@@ -564,9 +656,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.evaluate", description=__doc__.split("\n\n")[0].strip()
     )
-    parser.add_argument(
-        "--smoke", action="store_true", help="quick check: data slice, 2 folds, 2 DIET epochs"
-    )
+    parser.add_argument("--smoke", action="store_true", help="quick check: data slice, 2 folds, 1 DIET epoch")
     parser.add_argument(
         "--out", type=Path, help="output directory (default build/evaluate; smoke: a temp dir)"
     )
@@ -577,14 +667,58 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument(
         "--no-docs", action="store_true", help="do not write docs/evaluation/ (full runs only)"
     )
+    parser.add_argument(
+        "--systems",
+        default=",".join(SYSTEM_NAMES),
+        help="comma-separated subset of project,rasa_default,baseline (default: all three; "
+        "docs/evaluation/ is written only when all three run)",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=PROJECT_CONFIG,
+        help="the project configuration to score (default config.yml)",
+    )
+    parser.add_argument(
+        "--default-cv-epochs",
+        type=int,
+        metavar="N",
+        help="train Rasa's default pipeline for N epochs instead of 100 in cross-validation only "
+        "(the hold-out model stays verbatim; the report says so)",
+    )
+    parser.add_argument(
+        "--step", help=f"keep the project's figures as tuning step STEP ({_shown(TUNING_STEPS)}/STEP.json)"
+    )
+    parser.add_argument("--note", default="", help="what changed in this tuning step")
     args = parser.parse_args(argv)
+    systems = [name.strip() for name in args.systems.split(",") if name.strip()]
+    unknown = sorted(set(systems) - set(SYSTEM_NAMES))
+    if unknown or "project" not in systems:
+        parser.error(
+            f"--systems must include project and name only {', '.join(SYSTEM_NAMES)} (got {args.systems})"
+        )
+    if not args.config.is_file():
+        parser.error(f"--config {args.config}: no such file")
+    if args.step and not all(ch.isalnum() or ch in "-_." for ch in args.step):
+        parser.error("--step: use letters, digits, '-', '_' and '.' only (it names a file)")
+    if args.default_cv_epochs is not None and args.default_cv_epochs < 1:
+        parser.error("--default-cv-epochs must be at least 1")
     out = args.out or (Path(tempfile.mkdtemp(prefix="evaluate-smoke-")) if args.smoke else DEFAULT_OUT)
-    folds = args.folds or (SMOKE_FOLDS if args.smoke else FOLDS)
+    complete = set(systems) == set(SYSTEM_NAMES) and args.config.resolve() == PROJECT_CONFIG.resolve()
+    options = Options(
+        smoke=args.smoke,
+        folds=args.folds or (SMOKE_FOLDS if args.smoke else FOLDS),
+        seed=args.seed,
+        write_docs=complete and not (args.smoke or args.no_docs),
+        systems=tuple(name for name in SYSTEM_NAMES if name in systems),
+        project_config=args.config.resolve(),
+        default_cv_epochs=args.default_cv_epochs,
+        step=args.step,
+        note=args.note,
+    )
     os.chdir(ROOT)  # the project's config names its spaCy pipeline relative to the repository
     _quiet_libraries()
-    report = evaluate(
-        out.resolve(), args.smoke, folds, args.seed, write_docs=not (args.smoke or args.no_docs)
-    )
+    report = evaluate(out.resolve(), options)
     print_summary(report)
     return 0
 

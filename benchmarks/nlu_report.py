@@ -240,6 +240,44 @@ def _minutes(seconds: Optional[float]) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
+TUNING_FIGURES = (
+    ("holdout", "intent_accuracy", "hold-out accuracy"),
+    ("holdout", "intent_macro_f1", "hold-out macro-F1"),
+    ("holdout", "out_of_scope_rejection", "out-of-scope rejection"),
+    ("holdout", "in_scope_false_rejection", "in-scope false rejection"),
+    ("cv", "intent_accuracy", "CV accuracy"),
+    ("cv", "intent_macro_f1", "CV macro-F1"),
+    ("cv", "out_of_scope_rejection", "CV out-of-scope rejection"),
+    ("cv", "in_scope_false_rejection", "CV in-scope false rejection"),
+)
+
+
+def tuning_table(report: Dict[str, Any]) -> str:
+    """What each recorded tuning step bought, with the other systems of this run for comparison."""
+
+    def row(name: str, change: str, holdout: Dict[str, Any], cv_mean: Dict[str, Any]) -> List[str]:
+        cells = [name, change]
+        for kind, key, _ in TUNING_FIGURES:
+            cells.append(fmt((holdout if kind == "holdout" else cv_mean).get(key)))
+        return cells
+
+    rows = [
+        row(f"`{s['step']}`", s["note"], s["holdout"], s["cross_validation"]["mean"])
+        for s in report["tuning"]
+    ]
+    for name, system in report["systems"].items():
+        if name != "project":
+            rows.append(
+                row(
+                    f"_{system['label']}_",
+                    "for comparison: this run",
+                    report["holdout"][name],
+                    report["cross_validation"][name]["mean"],
+                )
+            )
+    return table(["step", "change", *(label for _, _, label in TUNING_FIGURES)], rows)
+
+
 def markdown(report: Dict[str, Any], images: Dict[str, str], doc_section: bool) -> str:
     """The report as Markdown.
 
@@ -326,6 +364,22 @@ def markdown(report: Dict[str, Any], images: Dict[str, str], doc_section: bool) 
             ],
         ),
         "",
+    ]
+    if report.get("tuning"):
+        parts += [
+            f"{h2} What each change bought",
+            "",
+            "Each row is a run of this project's candidate configuration on the same hold-out set and "
+            "folds, recorded while tuning (`--systems project --config FILE --step NAME --note TEXT`, "
+            "kept in `docs/evaluation/tuning/understanding/`, with the configuration it scored); each "
+            "change is applied on top of the rows above it. Changes are chosen by the cross-validation "
+            "figures (on the training data); the hold-out set is what the project reports, not what it "
+            "tunes on. The last rows are the other systems, from this run.",
+            "",
+            tuning_table(report),
+            "",
+        ]
+    parts += [
         f"{h2} Red flags",
         "",
         "Whether each system's prediction is `emergency` on the red-flag guard's own test phrases. "
