@@ -46,7 +46,8 @@ from benchmarks.servers import first_answer, measure_make_run, start_servers
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "build" / "bench"
-STEPS = BUILD / "steps"
+# Recorded tuning steps (--step): committed, so the table survives a fresh clone.
+STEPS = ROOT / "docs" / "evaluation" / "tuning" / "speed"
 DOCS = ROOT / "docs" / "evaluation"
 
 #: The issue's targets: (figure key, description, limit, comparison).
@@ -348,7 +349,9 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("--no-training", action="store_true", help="skip the cold training measurement")
     parser.add_argument("--no-make-run", action="store_true", help="skip the `make run` measurement")
     parser.add_argument("--no-docs", action="store_true", help="do not write docs/evaluation/speed.md")
-    parser.add_argument("--step", help="also keep the JSON as build/bench/steps/STEP.json (tuning record)")
+    parser.add_argument(
+        "--step", help="also keep the JSON as docs/evaluation/tuning/speed/STEP.json (tuning record)"
+    )
     parser.add_argument("--note", default="", help="what changed in this tuning step")
     parser.add_argument(
         "--remeasure-make-run",

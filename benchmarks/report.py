@@ -2,7 +2,7 @@
 
 Nothing here is typed by hand: every figure comes from the JSON of the run
 (``build/bench/bench.json``) and, for the tuning record, from the JSON of each
-tuning step (``build/bench/steps/*.json``).
+tuning step (``docs/evaluation/tuning/speed/*.json``).
 """
 
 from __future__ import annotations
