@@ -183,11 +183,15 @@ class Progress:
     def plan(self) -> None:
         """Prints the plan and the first estimate."""
         trainings = sum(1 for s in self.steps if not s.system.is_cached(s.train, s.split))
+        diet = ""
+        if any(s.system.name == "rasa_default" for s in self.steps):
+            epochs = f"{self.default_epochs} epoch(s) per model"
+            if self.cv_epochs != self.default_epochs:
+                epochs = f"{self.default_epochs} epoch(s) for the hold-out model, {self.cv_epochs} per fold"
+            diet = f" (Rasa's default pipeline trains DIET for {epochs}; its progress bar shows them)"
         print(
             f"Plan: {len(self.steps)} steps (train + predict), {trainings} models to train "
-            f"({len(self.steps) - trainings} cached). Estimated time: about {clock(self.left(-1))} "
-            f"(Rasa's default pipeline trains DIET for {self.default_epochs} epoch(s) per model; "
-            "its progress bar shows them).",
+            f"({len(self.steps) - trainings} cached). Estimated time: about {clock(self.left(-1))}{diet}.",
             flush=True,
         )
 

@@ -474,9 +474,9 @@ def markdown(report: Dict[str, Any], images: Dict[str, str], doc_section: bool) 
         "```",
         "",
         "It trains NLU-only models with Rasa's Python API into `build/evaluate/cache/` (Rasa's default "
-        "pipeline takes several minutes per model on 2 cores, so the first run takes the better part of "
-        "an hour; each model is cached by a hash of its configuration, training data, fold and code, so a "
-        "re-run only trains what changed), prints each step with an estimate of the time left, and writes "
+        "pipeline takes 15-20 minutes per model on 2 cores, so the first run takes about two hours; each "
+        "model is cached by a hash of its configuration, training data, fold and code, so a re-run only "
+        "trains what changed), prints each step with an estimate of the time left, and writes "
         "`build/evaluate/report.md`, `report.json` (every figure, every fold), `confusion_matrix.png` and "
         "`confidence_histogram.png`, then this section. `make test` runs `--smoke` (a stratified slice, "
         "2 folds, Rasa's default pipeline cut to 1 epoch and trained once) into a temporary directory, "

@@ -57,10 +57,18 @@ def sha256(*parts: Any) -> str:
 
 
 def files_hash(paths: Sequence[Path]) -> str:
-    """A digest of the contents of ``paths`` (directories: every file in them, by relative path)."""
+    """A digest of the contents of ``paths`` (directories: every file in them, by relative path).
+
+    Hidden files are left out: ``make train`` keeps its input stamp (``.inputs.sha256``) in the
+    spaCy pipeline's directory, and it is no part of the pipeline.
+    """
     parts: List[Any] = []
     for path in paths:
-        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        files = (
+            sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            if path.is_dir()
+            else [path]
+        )
         for file in files:
             parts += [str(file.relative_to(ROOT)), file.read_bytes() if file.exists() else b"<missing>"]
     return sha256(*parts)

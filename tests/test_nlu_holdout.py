@@ -14,14 +14,15 @@ pytestmark = pytest.mark.nlu
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "pain-clinic.tar.gz"
 
-# Measured 2026-11-23 (498 messages): accuracy 0.926, entity P 0.975 / R 0.982,
-# out-of-scope declined 0.927, in-scope declined 0.040. The minimums leave a little room for
-# retraining noise, not for regressions.
-MIN_INTENT_ACCURACY = 0.91
+# Measured 2026-12-01 (498 messages, config.yml's MaskedTfidfIntentClassifier): accuracy 0.954,
+# entity P 0.975 / R 0.982, out-of-scope declined 0.919, in-scope declined 0.008. The pipeline is
+# seeded, so retraining gives the same figures; the minimums leave a little room for a changed
+# scikit-learn, not for regressions.
+MIN_INTENT_ACCURACY = 0.94
 MIN_ENTITY_PRECISION = 0.96
 MIN_ENTITY_RECALL = 0.96
-MIN_OUT_OF_SCOPE_DECLINED = 0.89
-MAX_IN_SCOPE_DECLINED = 0.05
+MIN_OUT_OF_SCOPE_DECLINED = 0.90
+MAX_IN_SCOPE_DECLINED = 0.02
 
 
 @pytest.fixture(scope="module")
