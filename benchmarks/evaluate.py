@@ -45,6 +45,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from benchmarks import nlu_report
 from benchmarks.nlu_data import (
+    FALLBACK,
     HOLDOUT_DATA,
     OUT_OF_SCOPE,
     OUT_OF_SCOPE_DATA,
@@ -67,6 +68,7 @@ from benchmarks.nlu_systems import (
     TfidfBaseline,
     TrainedModel,
     predictions_file,
+    project_sweep_system,
     project_system,
     rasa_default_config,
     rasa_default_system,
@@ -89,8 +91,13 @@ SMOKE_RED_FLAGS = 12
 System = Union[RasaSystem, TfidfBaseline]
 # Rough seconds to train (on the 2,100 examples) and to load + predict, per system, on a 2-core
 # machine: only for the first estimate; measured times replace them as the run goes.
-PRIOR_TRAIN = {"project": 60.0, "rasa_default": 480.0, "baseline": 40.0}
-PRIOR_PREDICT = {"project": 25.0, "rasa_default": 60.0, "baseline": 2.0}
+PRIOR_TRAIN = {"project": 60.0, "project_sweep": 60.0, "rasa_default": 480.0, "baseline": 40.0}
+PRIOR_PREDICT = {"project": 25.0, "project_sweep": 25.0, "rasa_default": 60.0, "baseline": 2.0}
+# Decline thresholds the report scores for this project (from the model trained without one).
+SWEEP_THRESHOLDS = (0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6)
+# The threshold the sweep suggests: the highest whose cross-validation accuracy is this close to
+# the best one (declining costs a patient less than a wrong answer, so ties go to declining).
+SWEEP_TOLERANCE = 0.002
 FIGURE_KEYS = [key for key, _ in nlu_report.FIGURES]
 
 
@@ -368,14 +375,17 @@ def evaluate(out: Path, options: Options) -> Dict[str, Any]:
         + f". Output: {out}",
         flush=True,
     )
-    steps = make_steps(systems, data, smoke, fold_systems)
+    sweep = project_sweep_system(cache, options.project_config)
+    steps = make_steps([*systems, sweep], data, smoke, fold_systems)
     full_size = len(read_nlu_file(TRAINING_DATA)) if smoke else len(data.training)
     default_epochs = SMOKE_EPOCHS if smoke else 100
     progress = Progress(steps, full_size, default_epochs, options.default_cv_epochs or default_epochs)
     progress.plan()
 
     n_holdout, n_positive = len(data.holdout), len(data.red_flags.positive)
-    results: Dict[str, Dict[str, Any]] = {s.name: {"folds": [], "fold_train_seconds": []} for s in systems}
+    results: Dict[str, Dict[str, Any]] = {
+        s.name: {"folds": [], "fold_train_seconds": [], "fold_predictions": []} for s in [*systems, sweep]
+    }
     for index, step in enumerate(steps):
         progress.start(index)
         predictions = run_step(step)
@@ -397,14 +407,51 @@ def evaluate(out: Path, options: Options) -> Dict[str, Any]:
             figures = score_predictions([data.training[i] for i in test], predictions, resolves_values=False)
             result["folds"].append(figures)
             result["fold_train_seconds"].append(step.train_seconds)
+            result["fold_predictions"].append(predictions)
             summary = f"{step.split} intent accuracy {figures['intent_accuracy']:.3f}"
         progress.done(index, summary + (" (cached model)" if not step.trained_now else ""))
 
     report = build_report(systems, data, results, options, started_at, load_start, progress.elapsed())
+    report["threshold_sweep"] = threshold_sweep(data, results[sweep.name], results["project"]["threshold"])
     write_outputs(report, results, systems, data, out, options.write_docs)
     if options.step:
         record_step(report, options)
     return report
+
+
+def with_threshold(predictions: Sequence[Prediction], threshold: float) -> List[Prediction]:
+    """What ``FallbackClassifier`` (no ambiguity rule) makes of predictions at ``threshold``."""
+    return [
+        Prediction(FALLBACK, p.confidence, p.spans, p.values)
+        if p.intent != FALLBACK and p.confidence < threshold
+        else p
+        for p in predictions
+    ]
+
+
+def threshold_sweep(data: Data, sweep: Dict[str, Any], configured: Optional[float]) -> Dict[str, Any]:
+    """The project's figures at each decline threshold, and the one cross-validation suggests."""
+    keys = ("intent_accuracy", "out_of_scope_rejection", "in_scope_false_rejection")
+    rows = []
+    for threshold in SWEEP_THRESHOLDS:
+        holdout = score_predictions(data.holdout, with_threshold(sweep["predictions"], threshold), True)
+        folds = [
+            score_predictions([data.training[i] for i in test], with_threshold(predictions, threshold), False)
+            for test, predictions in zip(data.folds, sweep["fold_predictions"])
+        ]
+        cv = {
+            k: statistics.mean(f[k] for f in folds) if folds and folds[0][k] is not None else None
+            for k in keys
+        }
+        rows.append({"threshold": threshold, "holdout": {k: holdout[k] for k in keys}, "cv": cv})
+    scored = [r for r in rows if r["cv"]["intent_accuracy"] is not None]
+    suggested = None
+    if scored:
+        best = max(r["cv"]["intent_accuracy"] for r in scored)
+        suggested = max(
+            r["threshold"] for r in scored if r["cv"]["intent_accuracy"] >= best - SWEEP_TOLERANCE
+        )
+    return {"rows": rows, "configured": configured, "suggested": suggested, "tolerance": SWEEP_TOLERANCE}
 
 
 def record_step(report: Dict[str, Any], options: Options) -> Path:
@@ -628,6 +675,12 @@ def print_summary(report: Dict[str, Any]) -> None:
     for key, label in nlu_report.CV_FIGURES:
         row = "".join(f"{nlu_report.fmt(report['cross_validation'][n]['mean'][key]):>16}" for n in names)
         print(f"{label[:40]:40}{row}")
+    sweep = report.get("threshold_sweep")
+    if sweep:
+        print(
+            f"\nDecline threshold: config.yml {sweep['configured']}, suggested by cross-validation "
+            f"{sweep['suggested']}"
+        )
     print("\nRed flags: recall / false-alarm rate")
     for value in report["red_flags"].values():
         recall, false_alarms = nlu_report.fmt(value["recall"]), nlu_report.fmt(value["false_alarm_rate"])

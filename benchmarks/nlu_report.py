@@ -227,9 +227,10 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
-def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A Markdown table, numbers right-aligned."""
-    lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1)]
+def table(header: Sequence[str], rows: Sequence[Sequence[str]], right_from: int = 1) -> str:
+    """A Markdown table; columns from ``right_from`` on (the numbers) are right-aligned."""
+    align = ["---" if i < right_from else "---:" for i in range(len(header))]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
 
@@ -275,7 +276,38 @@ def tuning_table(report: Dict[str, Any]) -> str:
                     report["cross_validation"][name]["mean"],
                 )
             )
-    return table(["step", "change", *(label for _, _, label in TUNING_FIGURES)], rows)
+    return table(["step", "change", *(label for _, _, label in TUNING_FIGURES)], rows, right_from=2)
+
+
+def sweep_table(sweep: Dict[str, Any]) -> str:
+    """The project's figures at each decline threshold (cross-validation first: it chooses)."""
+    rows = []
+    for row in sweep["rows"]:
+        marks = []
+        if sweep["configured"] is not None and abs(row["threshold"] - sweep["configured"]) < 1e-9:
+            marks.append("config.yml")
+        if sweep["suggested"] is not None and abs(row["threshold"] - sweep["suggested"]) < 1e-9:
+            marks.append("suggested by CV")
+        rows.append(
+            [
+                f"{row['threshold']:.2f}" + (f" ({', '.join(marks)})" if marks else ""),
+                *(fmt(row["cv"][k]) for k in SWEEP_KEYS),
+                *(fmt(row["holdout"][k]) for k in SWEEP_KEYS),
+            ]
+        )
+    header = [
+        "decline below",
+        "CV accuracy",
+        "CV out-of-scope rejection",
+        "CV in-scope false rejection",
+        "hold-out accuracy",
+        "hold-out out-of-scope rejection",
+        "hold-out in-scope false rejection",
+    ]
+    return table(header, rows)
+
+
+SWEEP_KEYS = ("intent_accuracy", "out_of_scope_rejection", "in_scope_false_rejection")
 
 
 def markdown(report: Dict[str, Any], images: Dict[str, str], doc_section: bool) -> str:
@@ -377,6 +409,23 @@ def markdown(report: Dict[str, Any], images: Dict[str, str], doc_section: bool) 
             "tunes on. The last rows are the other systems, from this run.",
             "",
             tuning_table(report),
+            "",
+        ]
+    sweep = report.get("threshold_sweep")
+    if sweep:
+        parts += [
+            f"{h2} Decline threshold",
+            "",
+            "This project's `FallbackClassifier` declines a message (\"I did not understand\", with the "
+            "topic buttons and the referral) when the classifier's confidence is below its threshold. "
+            "Each row scores one threshold, on a model of this project's pipeline trained without one "
+            "(same data, folds and seed; declining afterwards below the threshold is exactly what the "
+            "pipeline with that threshold does, as it has no ambiguity rule). The suggested threshold is "
+            f"the highest whose cross-validation accuracy is within {sweep['tolerance']:.3f} of the best: "
+            "when accuracy is level, declining is safer for a patient than a wrong answer. The hold-out "
+            "columns are shown, not used to choose.",
+            "",
+            sweep_table(sweep),
             "",
         ]
     parts += [

@@ -374,6 +374,37 @@ def project_system(cache: Path, config: Path = PROJECT_CONFIG) -> RasaSystem:
     return RasaSystem("project", "This project (config.yml)", text, fingerprint, True, threshold, cache)
 
 
+def without_fallback_threshold(config_text: str) -> str:
+    """The configuration with ``FallbackClassifier`` never declining (threshold 0, no ambiguity rule)."""
+    from rasa.shared.utils.io import dump_obj_as_yaml_to_string, read_yaml
+
+    config = read_yaml(config_text)
+    for component in config.get("pipeline") or []:
+        if component.get("name") == "FallbackClassifier":
+            component["threshold"] = 0.0
+            component["ambiguity_threshold"] = 0.0
+    return dump_obj_as_yaml_to_string(config)
+
+
+def project_sweep_system(cache: Path, config: Path = PROJECT_CONFIG) -> RasaSystem:
+    """The project's pipeline with its fallback threshold at 0, to score every threshold from one model.
+
+    ``FallbackClassifier`` only compares the classifier's confidence with the threshold (and,
+    here, never the gap to the second guess), so declining below ``t`` afterwards gives exactly
+    what the pipeline with threshold ``t`` predicts.
+    """
+    project = project_system(cache, config)
+    return RasaSystem(
+        "project_sweep",
+        "This project, fallback threshold swept",
+        without_fallback_threshold(project.config_text),
+        project.fingerprint,
+        True,
+        0.0,
+        cache,
+    )
+
+
 def rasa_default_system(cache: Path, epochs: Optional[int] = None) -> RasaSystem:
     """Rasa's default configuration (``rasa init``), optionally with fewer epochs (smoke runs)."""
     unit = "epoch" if epochs == 1 else "epochs"

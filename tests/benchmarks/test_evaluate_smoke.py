@@ -100,6 +100,17 @@ def test_smoke_report_json_is_complete_and_well_formed(smoke):
     threshold = report["systems"]["baseline"]["decline_threshold"]
     assert _unit_interval(threshold)  # chosen by cross-validation on its training data
 
+    sweep = report["threshold_sweep"]
+    configured = report["systems"]["project"]["decline_threshold"]
+    assert sweep["configured"] == configured
+    assert sweep["suggested"] in [row["threshold"] for row in sweep["rows"]]
+    (at_configured,) = [row for row in sweep["rows"] if row["threshold"] == configured]
+    for key, value in at_configured["holdout"].items():
+        # scoring the swept model at config.yml's threshold is the project's own pipeline, exactly
+        assert value == report["holdout"]["project"][key], key
+    for key, value in at_configured["cv"].items():
+        assert value == pytest.approx(report["cross_validation"]["project"]["mean"][key]), key
+
     matrix = report["confusion_matrix"]
     assert len(matrix["counts"]) == len(matrix["rows"])
     assert all(len(row) == len(matrix["columns"]) for row in matrix["counts"])
@@ -111,7 +122,7 @@ def test_smoke_report_markdown_says_what_it_is(smoke):
     text = (smoke["out"] / "report.md").read_text()
     assert "Smoke run" in text
     assert "](confusion_matrix.png)" in text and "](confidence_histogram.png)" in text
-    for heading in ("Hold-out set", "Cross-validation", "Red flags", "How to reproduce"):
+    for heading in ("Hold-out set", "Cross-validation", "Decline threshold", "Red flags", "How to reproduce"):
         assert heading in text, heading
 
 
