@@ -412,6 +412,8 @@ def evaluate(out: Path, options: Options) -> Dict[str, Any]:
         progress.done(index, summary + (" (cached model)" if not step.trained_now else ""))
 
     report = build_report(systems, data, results, options, started_at, load_start, progress.elapsed())
+    report["run"]["models"] = len(steps)
+    report["run"]["models_trained"] = sum(1 for step in steps if step.trained_now)
     report["threshold_sweep"] = threshold_sweep(data, results[sweep.name], results["project"]["threshold"])
     write_outputs(report, results, systems, data, out, options.write_docs)
     if options.step:

@@ -310,6 +310,17 @@ def sweep_table(sweep: Dict[str, Any]) -> str:
 SWEEP_KEYS = ("intent_accuracy", "out_of_scope_rejection", "in_scope_false_rejection")
 
 
+def _cached(run: Dict[str, Any]) -> str:
+    """Says how many of the run's models came from the cache (trained earlier on the same inputs)."""
+    models, trained = run.get("models"), run.get("models_trained")
+    if not models or trained is None or trained == models:
+        return ""
+    return (
+        f"; it trained {trained} of its {models} models and took the others from the cache, where earlier "
+        "runs had trained them from the same inputs (their training times are under Training time)"
+    )
+
+
 def markdown(report: Dict[str, Any], images: Dict[str, str], doc_section: bool) -> str:
     """The report as Markdown.
 
@@ -348,7 +359,7 @@ def markdown(report: Dict[str, Any], images: Dict[str, str], doc_section: bool) 
         f"Rasa {versions['rasa']}, scikit-learn {versions['scikit-learn']}, "
         f"TensorFlow {versions['tensorflow']}. "
         f"The run took {_minutes(run['seconds'])} (1-minute load average {run['load_average_start']} at "
-        f"the start, {run['load_average_end']} at the end; the machine is shared).",
+        f"the start, {run['load_average_end']} at the end; the machine is shared){_cached(run)}.",
         "",
         "Three systems, trained on the same data and scored on the same messages and splits:",
         "",
