@@ -72,6 +72,8 @@ class ClinicSettings:
     hours: str
     emergency_number: str
     crisis_line: str
+    # Who answers outside the clinic's hours (the on-call doctor): the "urgent" triage level.
+    after_hours_phone: str
     content_policy: ContentPolicy = ContentPolicy()
     # The longest the Rasa server waits for the action server during one patient
     # message before it sends the apology with the clinic's phone (bot/server/action_fallback.py).
@@ -94,6 +96,7 @@ class ClinicSettings:
             "clinic_hours": self.hours,
             "emergency_number": self.emergency_number,
             "crisis_line": self.crisis_line,
+            "after_hours_phone": self.after_hours_phone,
         }
 
 

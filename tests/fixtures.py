@@ -6,7 +6,7 @@ import copy
 
 import yaml
 
-from bot.knowledge import BUTTONS, GENERAL, MESSAGES, PROCEDURES, TOPICS
+from bot.knowledge import BUTTONS, GENERAL, LEVELS, MESSAGES, PROCEDURES, TOPICS
 
 
 def minimal_document():
@@ -31,6 +31,29 @@ def minimal_document():
         "buttons": {b: b.title() for b in BUTTONS},
         "messages": {m: "This is a message from {clinic_name}. Call us." for m in MESSAGES},
         "entries": [entry(GENERAL, ["overview"])] + [entry(p, TOPICS) for p in PROCEDURES],
+        "triage": {
+            "review": dict(review),
+            "sources": copy.deepcopy(source),
+            "levels": {
+                level: {
+                    "label": level.title(),
+                    "message": f"{level}: call {{emergency_number}}.",
+                    "then": "Then us.",
+                }
+                for level in LEVELS
+            },
+            "crisis_check": "If you think of hurting yourself, call {crisis_line}.",
+            "categories": [
+                {
+                    "id": f"{level}_sign",
+                    "level": level,
+                    "label": f"A {level} sign",
+                    "phrasings": [f"{level} one", f"{level} two", f"{level} three"],
+                    "sources": ["src"],
+                }
+                for level in LEVELS
+            ],
+        },
     }
 
 

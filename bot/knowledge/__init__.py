@@ -61,9 +61,6 @@ MESSAGES: Tuple[str, ...] = (
     "choose_topic",
     "fallback",
     "out_of_scope",
-    "emergency",
-    "emergency_self_harm",
-    "after_emergency",
     "disclaimer",
     "disclaimer_emergency",
     "sources_intro",
@@ -85,11 +82,16 @@ PLACEHOLDERS = frozenset(
         "booking_url",
         "emergency_number",
         "crisis_line",
+        "after_hours_phone",
         "procedure_name",
         "topic_label",
         "reviewed_on",
     }
 )
+
+# Triage levels, most urgent first: the order their messages are sent in.
+LEVELS: Tuple[str, ...] = ("emergency", "crisis", "urgent")
+TRIAGE = "triage"
 
 _SOURCE_ID = re.compile(r"^[a-z0-9_]+$")
 _MAX_SENTENCES = 6
@@ -149,6 +151,51 @@ class Entry:
 
 
 @dataclass(frozen=True)
+class TriageLevel:
+    """How urgent a red flag is, and what the patient is told: ``message`` first, then ``then``."""
+
+    id: str
+    label: str
+    message: str
+    then: str
+
+
+@dataclass(frozen=True)
+class TriageCategory:
+    """One kind of red flag: its level, how patients say it, and why it is that level."""
+
+    id: str
+    level: str
+    label: str
+    phrasings: Tuple[str, ...]
+    sources: Tuple[Source, ...]
+    # Only a red flag after a procedure (a fever, a headache): the message or the
+    # conversation must name one.
+    needs_procedure: bool = False
+
+
+@dataclass(frozen=True)
+class Triage:
+    """The triage section: levels, categories, the gentle crisis line, sources and review."""
+
+    levels: Mapping[str, TriageLevel]
+    categories: Mapping[str, TriageCategory]
+    crisis_check: str
+    sources: Tuple[Source, ...]
+    review: Review
+
+    def level_of(self, category: str) -> Optional[str]:
+        """The level of a category id, or ``None`` for an unknown one."""
+        found = self.categories.get(category)
+        return found.level if found else None
+
+    def levels_of(self, categories: Iterable[str]) -> List[str]:
+        """The levels these categories raise, most urgent first, without repeats."""
+        raised = {self.level_of(c) for c in categories}
+        return [level for level in LEVELS if level in raised]
+
+
+@dataclass(frozen=True)
 class KnowledgeBase:
     """The validated knowledge file."""
 
@@ -158,6 +205,7 @@ class KnowledgeBase:
     messages: Mapping[str, str]
     entries: Mapping[str, Entry]
     path: Path
+    triage: Triage
 
     def entry(self, entry_id: str) -> Optional[Entry]:
         """The entry with this id, or ``None``."""
@@ -339,23 +387,104 @@ class _Reader:
         unknown = sorted(set(raw) - set(MESSAGES))
         if unknown:
             raise self.fail(None, f"messages.{unknown[0]}", "unknown message")
-        result = {}
-        for key in MESSAGES:
-            text = self.text(raw, key, None, "messages.")
-            try:
-                names = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
-            except ValueError as error:
-                raise self.fail(None, f"messages.{key}", f"bad placeholder ({error})") from error
-            if names - PLACEHOLDERS:
-                raise self.fail(
-                    None, f"messages.{key}", f"unknown placeholder {{{sorted(names - PLACEHOLDERS)[0]}}}"
-                )
-            try:
-                text.format(**{name: "" for name in PLACEHOLDERS})
-            except (ValueError, KeyError, IndexError, AttributeError, TypeError) as error:
-                raise self.fail(None, f"messages.{key}", f"cannot be filled in ({error!r})") from error
-            result[key] = text
-        return result
+        return {key: self.template(raw, key, None, "messages.") for key in MESSAGES}
+
+    def template(self, raw: Mapping[str, Any], key: str, entry: Optional[str], prefix: str) -> str:
+        """A text whose ``{placeholders}`` are known and can be filled in."""
+        text = self.text(raw, key, entry, prefix)
+        try:
+            names = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+        except ValueError as error:
+            raise self.fail(entry, prefix + key, f"bad placeholder ({error})") from error
+        if names - PLACEHOLDERS:
+            raise self.fail(entry, prefix + key, f"unknown placeholder {{{sorted(names - PLACEHOLDERS)[0]}}}")
+        try:
+            text.format(**{name: "" for name in PLACEHOLDERS})
+        except (ValueError, KeyError, IndexError, AttributeError, TypeError) as error:
+            raise self.fail(entry, prefix + key, f"cannot be filled in ({error!r})") from error
+        return text
+
+    def triage(self, raw: Any) -> Triage:
+        """The ``triage`` section: every level, and categories that each name a known level."""
+        raw = self.mapping(raw, None, TRIAGE)
+        unknown = sorted(set(raw) - {"review", "sources", "levels", "crisis_check", "categories"})
+        if unknown:
+            raise self.fail(TRIAGE, unknown[0], "unknown field")
+        sources = self.sources(raw.get("sources"), TRIAGE)
+        by_id = {s.id: s for s in sources}
+        levels_raw = self.mapping(raw.get("levels"), TRIAGE, "levels")
+        unknown = sorted(set(levels_raw) - set(LEVELS))
+        if unknown:
+            expected = ", ".join(LEVELS)
+            raise self.fail(TRIAGE, f"levels.{unknown[0]}", f"unknown level; expected one of {expected}")
+        levels: Dict[str, TriageLevel] = {}
+        for level in LEVELS:
+            prefix = f"levels.{level}."
+            item = self.mapping(levels_raw.get(level), TRIAGE, f"levels.{level}")
+            extra = sorted(set(item) - {"label", "message", "then"})
+            if extra:
+                raise self.fail(TRIAGE, prefix + extra[0], "unknown field")
+            levels[level] = TriageLevel(
+                id=level,
+                label=self.text(item, "label", TRIAGE, prefix),
+                message=self.template(item, "message", TRIAGE, prefix),
+                then=self.template(item, "then", TRIAGE, prefix),
+            )
+        items = raw.get("categories")
+        if not isinstance(items, list) or not items:
+            raise self.fail(TRIAGE, "categories", "must be a non-empty list")
+        categories: Dict[str, TriageCategory] = {}
+        for index, item in enumerate(items):
+            category = self.triage_category(item, index, by_id)
+            if category.id in categories:
+                raise self.fail(TRIAGE, f"categories[{index}].id", f"'{category.id}' appears twice")
+            categories[category.id] = category
+        for level in LEVELS:
+            if not any(c.level == level for c in categories.values()):
+                raise self.fail(TRIAGE, "categories", f"no category has level '{level}'")
+        return Triage(
+            levels=levels,
+            categories=categories,
+            crisis_check=self.template(raw, "crisis_check", TRIAGE, ""),
+            sources=sources,
+            review=self.review(raw.get("review"), TRIAGE),
+        )
+
+    def triage_category(self, raw: Any, index: int, sources: Mapping[str, Source]) -> TriageCategory:
+        where = f"categories[{index}]"
+        raw = self.mapping(raw, TRIAGE, where)
+        prefix = where + "."
+        unknown = sorted(set(raw) - {"id", "level", "label", "phrasings", "sources", "needs_procedure"})
+        if unknown:
+            raise self.fail(TRIAGE, prefix + unknown[0], "unknown field")
+        category_id = self.text(raw, "id", TRIAGE, prefix)
+        if not _SOURCE_ID.match(category_id) or category_id == "none":
+            raise self.fail(TRIAGE, prefix + "id", "use lowercase letters, digits and _ (and not 'none')")
+        level = raw.get("level")
+        if level not in LEVELS:
+            raise self.fail(TRIAGE, prefix + "level", f"must be one of {', '.join(LEVELS)}")
+        phrasings = raw.get("phrasings")
+        if not isinstance(phrasings, list) or len(phrasings) < 3:
+            raise self.fail(TRIAGE, prefix + "phrasings", "list at least 3 ways patients say it")
+        if not all(isinstance(p, str) and p.strip() for p in phrasings):
+            raise self.fail(TRIAGE, prefix + "phrasings", "must be non-empty texts")
+        ids = raw.get("sources")
+        if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+            raise self.fail(TRIAGE, prefix + "sources", "must list at least one source id")
+        missing = [i for i in ids if i not in sources]
+        if missing:
+            raise self.fail(TRIAGE, prefix + "sources", f"unknown source id '{missing[0]}'")
+        needs_procedure = raw.get("needs_procedure", False)
+        if not isinstance(needs_procedure, bool):
+            raise self.fail(TRIAGE, prefix + "needs_procedure", "must be true or false")
+        return TriageCategory(
+            id=category_id,
+            level=level,
+            label=self.text(raw, "label", TRIAGE, prefix),
+            phrasings=tuple(" ".join(p.split()) for p in phrasings),
+            sources=tuple(sources[i] for i in ids),
+            needs_procedure=needs_procedure,
+        )
 
     def knowledge(self, raw: Any) -> KnowledgeBase:
         raw = self.mapping(raw, None, "(top level)")
@@ -382,6 +511,7 @@ class _Reader:
             messages=self.messages(raw.get("messages")),
             entries=entries,
             path=self.path,
+            triage=self.triage(raw.get(TRIAGE)),
         )
 
     def _check_aliases(self, entries: Iterable[Entry]) -> None:

@@ -29,7 +29,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from bot.knowledge import GENERAL, PROCEDURES, TOPICS, KnowledgeBase, KnowledgeError, load_knowledge
+from bot.knowledge import (
+    GENERAL,
+    LEVELS,
+    PROCEDURES,
+    TOPICS,
+    TRIAGE,
+    KnowledgeBase,
+    KnowledgeError,
+    load_knowledge,
+)
 from bot.replies import TOPIC_INTENTS, Responder
 from bot.settings import ClinicSettings, ContentPolicy, SettingsError, load_settings
 
@@ -100,6 +109,31 @@ def check(knowledge: KnowledgeBase, policy: ContentPolicy, today: Optional[dt.da
             problems.extend(_text_problems(entry.id, f"answers.{topic}.text", answer.text, policy))
     for key, text in knowledge.messages.items():
         problems.extend(_text_problems(None, f"messages.{key}", text, policy))
+    problems.extend(_triage_problems(knowledge, policy, today))
+    return problems
+
+
+def _triage_problems(knowledge: KnowledgeBase, policy: ContentPolicy, today: dt.date) -> List[Problem]:
+    """The triage section: its review, and every text a patient is sent (levels, crisis line)."""
+    triage = knowledge.triage
+    problems: List[Problem] = []
+    if triage.review.next_review_due < today:
+        problems.append(
+            Problem(TRIAGE, "review.next_review_due", f"review overdue since {triage.review.next_review_due}")
+        )
+    gap = (triage.review.next_review_due - triage.review.reviewed_on).days
+    if gap > policy.review_interval_days:
+        problems.append(
+            Problem(
+                TRIAGE,
+                "review.next_review_due",
+                f"{gap} days after the last review; the policy allows {policy.review_interval_days}",
+            )
+        )
+    for level in triage.levels.values():
+        for part in ("message", "then"):
+            problems.extend(_text_problems(TRIAGE, f"levels.{level.id}.{part}", getattr(level, part), policy))
+    problems.extend(_text_problems(TRIAGE, "crisis_check", triage.crisis_check, policy))
     return problems
 
 
@@ -202,6 +236,7 @@ def review_sheet(knowledge: KnowledgeBase, settings: ClinicSettings) -> str:
             "<tr><th>Changes needed</th><td colspan='3'></td></tr><tr><th>Signature</th><td colspan='3'></td>"
             "</tr></table>"
         )
+    parts.extend(_triage_sheet(knowledge, settings))
     parts.append("<h2>Messages</h2>")
     for key, text in knowledge.messages.items():
         filled = text.format(
@@ -213,6 +248,47 @@ def review_sheet(knowledge: KnowledgeBase, settings: ClinicSettings) -> str:
         parts.append(f"<h3>{esc(key)}</h3><div class='bot'>{esc(filled)}</div>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _triage_sheet(knowledge: KnowledgeBase, settings: ClinicSettings) -> List[str]:
+    """The triage section of the review sheet: what each level sends, and every category."""
+    esc = html.escape
+    triage = knowledge.triage
+    responder = Responder(knowledge, settings)
+    review = triage.review
+    parts = [
+        "<h2 id='triage'>Red flags (triage)</h2>",
+        f"<p>Reviewed on {review.reviewed_on} by {esc(review.reviewed_by)}; next review due "
+        f"{review.next_review_due}. Red flags come before anything else. Each level's reply, exactly "
+        "as a patient sees it:</p>",
+    ]
+    for level in LEVELS:
+        example = next(c.id for c in triage.categories.values() if c.level == level)
+        parts.append(f"<h3>{esc(triage.levels[level].label)} ({esc(level)})</h3>")
+        parts += [f"<div class='bot'>{esc(text)}</div>" for text in responder.triage([example]).texts]
+    crisis_line = triage.crisis_check.format(**settings.template_values())
+    parts.append("<h3>When unsure about a crisis (shown before the answer)</h3>")
+    parts.append(f"<div class='bot'>{esc(crisis_line)}</div>")
+    parts.append(
+        "<table><tr><th>Category</th><th>Level</th><th>How patients say it</th><th>Sources</th></tr>"
+    )
+    for category in triage.categories.values():
+        condition = " <em>(only after a procedure)</em>" if category.needs_procedure else ""
+        phrasings = "<br>".join(esc(p) for p in category.phrasings)
+        sources = "<br>".join(
+            f"<a href='{esc(s.url)}'>{esc(s.title)}</a> ({esc(s.publisher)})" for s in category.sources
+        )
+        parts.append(
+            f"<tr><td>{esc(category.label)}{condition}</td><td>{esc(category.level)}</td>"
+            f"<td>{phrasings}</td><td>{sources}</td></tr>"
+        )
+    parts.append("</table>")
+    parts.append(
+        "<table class='signoff'><tr><th>Clinician</th><td></td><th>Date</th><td></td></tr>"
+        "<tr><th>Changes needed</th><td colspan='3'></td></tr><tr><th>Signature</th><td colspan='3'></td>"
+        "</tr></table>"
+    )
+    return parts
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -237,6 +313,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"Knowledge file {knowledge.path} version {knowledge.version}\n")
     print("Coverage (ok: answered, refer: says so and refers, -: the bot asks which procedure)")
     print(coverage_matrix(knowledge))
+    print("\nRed flags: categories per level")
+    for level in LEVELS:
+        names = [c.id for c in knowledge.triage.categories.values() if c.level == level]
+        print(f"  {level:10} {len(names):2}  {', '.join(names)}")
     print(f"\nReading grade (Flesch-Kincaid; the policy allows {policy.max_reading_grade:g})")
     for entry_id, figures in grades(knowledge).items():
         print(f"  {entry_id:28} mean {figures['mean']:4.1f}  highest {figures['max']:4.1f}")

@@ -95,6 +95,22 @@ def test_messages_are_checked_too(tmp_path):
     assert (problem.entry, problem.field) == (None, "messages.fallback")
 
 
+def test_triage_texts_and_review_are_checked_too(tmp_path):
+    document = minimal_document()
+    document["triage"]["levels"]["urgent"]["then"] = "Take 2 tablets and call {clinic_phone}."
+    document["triage"]["crisis_check"] = (
+        "Notwithstanding considerable interdisciplinary uncertainty regarding prognostication, "
+        "individualised psychotherapeutic intervention necessitates immediate professional consultation."
+    )
+    document["triage"]["review"]["next_review_due"] = "2026-02-01"
+    problems = check(load(tmp_path, document), POLICY, TODAY)
+    assert [(p.entry, p.field) for p in problems] == [
+        ("triage", "review.next_review_due"),
+        ("triage", "levels.urgent.then"),
+        ("triage", "crisis_check"),
+    ]
+
+
 @pytest.mark.parametrize(
     "mutate, expected",
     [
@@ -148,8 +164,14 @@ def test_review_sheet_shows_every_answer_with_referral_sources_and_sign_off(know
                 assert html.escape(source.url) in sheet
     answers = sum(len(e.answers) for e in knowledge.entries.values())
     assert sheet.count(html.escape(referral)) == answers + 1  # and once under "Messages"
-    assert sheet.count("Signature") == len(knowledge.entries)
+    assert sheet.count("Signature") == len(knowledge.entries) + 1  # and one for the red flags
     assert knowledge.version in sheet
+    for category in knowledge.triage.categories.values():
+        assert html.escape(category.label) in sheet
+        assert all(html.escape(p) in sheet for p in category.phrasings)
+        assert all(html.escape(s.url) in sheet for s in category.sources)
+    for level in knowledge.triage.levels.values():
+        assert html.escape(level.message.format(**settings.template_values())) in sheet
 
 
 def test_reading_grade_ignores_placeholders_and_addresses():

@@ -50,6 +50,7 @@ def test_medication_answers_say_never_to_stop_without_the_prescriber(knowledge):
 def test_minimal_document_loads(tmp_path):
     knowledge = load_knowledge(write(tmp_path, minimal_document()))
     assert knowledge.version == "test-1"
+    assert knowledge.triage.levels_of(["urgent_sign", "emergency_sign"]) == ["emergency", "urgent"]
     assert knowledge.answer("nerve_block", "risks").sources[0].publisher == "A hospital"
     assert knowledge.answer(GENERAL, "risks") is None
 
@@ -126,9 +127,59 @@ def _too_long(d):
     entry(d, "nerve_block")["answers"]["cost"]["text"] = "One. " * 8
 
 
+def _no_triage(d):
+    del d["triage"]
+
+
+def _triage_unknown_level(d):
+    d["triage"]["categories"][0]["level"] = "soon"
+
+
+def _triage_missing_level(d):
+    del d["triage"]["levels"]["urgent"]
+
+
+def _triage_level_placeholder(d):
+    d["triage"]["levels"]["crisis"]["message"] = "Call {crisis_fax}."
+
+
+def _triage_unknown_source(d):
+    d["triage"]["categories"][1]["sources"] = ["nope"]
+
+
+def _triage_few_phrasings(d):
+    d["triage"]["categories"][2]["phrasings"] = ["only one"]
+
+
+def _triage_duplicate_category(d):
+    d["triage"]["categories"].append(copy.deepcopy(d["triage"]["categories"][0]))
+
+
+def _triage_level_without_category(d):
+    d["triage"]["categories"] = [c for c in d["triage"]["categories"] if c["level"] != "crisis"]
+
+
+def _triage_needs_procedure_not_bool(d):
+    d["triage"]["categories"][2]["needs_procedure"] = "sometimes"
+
+
+def _triage_no_review(d):
+    del d["triage"]["review"]
+
+
 @pytest.mark.parametrize(
     "mutate, entry_id, field",
     [
+        (_no_triage, None, "triage"),
+        (_triage_unknown_level, "triage", "categories[0].level"),
+        (_triage_missing_level, "triage", "levels.urgent"),
+        (_triage_level_placeholder, "triage", "levels.crisis.message"),
+        (_triage_unknown_source, "triage", "categories[1].sources"),
+        (_triage_few_phrasings, "triage", "categories[2].phrasings"),
+        (_triage_duplicate_category, "triage", "categories[3].id"),
+        (_triage_level_without_category, "triage", "categories"),
+        (_triage_needs_procedure_not_bool, "triage", "categories[2].needs_procedure"),
+        (_triage_no_review, "triage", "review"),
         (_drop_answer, "nerve_block", "answers.risks"),
         (_unknown_source, "nerve_block", "answers.cost.sources"),
         (_no_sources, "nerve_block", "answers.cost.sources"),
