@@ -1,13 +1,15 @@
 """Custom actions.
 
 Each is a thin adapter: read the tracker, ask ``bot.replies.Responder`` what to
-say, send it and set the slots.
+say, send it and set the slots. Every answering action is a :class:`PatientAction`:
+red flags come first (a fever or headache after a procedure the conversation told
+of, too), and when triage was unsure about a crisis the answer shows the crisis line.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
@@ -20,7 +22,7 @@ from bot.settings import get_settings
 logger = logging.getLogger(__name__)  # what was answered: DEBUG only, it is health information (SECURITY.md)
 
 PROCEDURE_ENTITY = "procedure"
-RED_FLAG_ENTITY = "red_flag"
+RED_FLAG_ENTITY = "red_flag"  # set by bot.nlp.components.TriageGuard
 
 
 def responder() -> Responder:
@@ -42,6 +44,28 @@ def entity_values(tracker: Tracker, entity: str) -> List[str]:
     return [e["value"] for e in ordered if e.get("entity") == entity and isinstance(e.get("value"), str)]
 
 
+def triage_entities(tracker: Tracker) -> List[Dict[str, Any]]:
+    """The latest message's entities (triage's among them)."""
+    return list(tracker.latest_message.get("entities") or [])
+
+
+class PatientAction(Action):
+    """An action that answers a patient: red flags first, then :meth:`outcome`."""
+
+    def outcome(self, replies: Responder, tracker: Tracker) -> Outcome:
+        """What this action says when no red flag comes first."""
+        raise NotImplementedError
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[EventType]:
+        """Triage first, else this action's answer."""
+        replies = responder()
+        slots = {"recent_procedure": tracker.get_slot("recent_procedure")}
+        outcome = replies.respond(triage_entities(tracker), slots, lambda: self.outcome(replies, tracker))
+        return send(outcome, dispatcher)
+
+
 class ActionSessionStart(Action):
     """Starts a session with the clinic details in slots for domain responses."""
 
@@ -61,124 +85,107 @@ class ActionSessionStart(Action):
         ]
 
 
-class ActionAnswerQuestion(Action):
+class ActionAnswerQuestion(PatientAction):
     """Answers the recognised topic for the recognised (or remembered) procedure."""
 
     def name(self) -> str:
         """Action name."""
         return "action_answer_question"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
-    ) -> List[EventType]:
+    def outcome(self, replies: Responder, tracker: Tracker) -> Outcome:
         """Answer from the knowledge file, or ask which procedure is meant."""
         intent = (tracker.latest_message.get("intent") or {}).get("name") or "inform"
         slots = {name: tracker.get_slot(name) for name in ("procedure", "topic", "pending_topic")}
-        outcome = responder().answer_question(intent, entity_values(tracker, PROCEDURE_ENTITY), slots)
+        outcome = replies.answer_question(intent, entity_values(tracker, PROCEDURE_ENTITY), slots)
         logger.debug("answered %s", outcome.slots.get("last_answer") or "with a clarifying question")
-        return send(outcome, dispatcher)
+        return outcome
 
 
-class ActionListProcedures(Action):
+class ActionListProcedures(PatientAction):
     """Lists the procedures the bot can talk about."""
 
     def name(self) -> str:
         """Action name."""
         return "action_list_procedures"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
-    ) -> List[EventType]:
+    def outcome(self, replies: Responder, tracker: Tracker) -> Outcome:
         """Procedure buttons, then the referral."""
-        return send(responder().list_procedures(), dispatcher)
+        return replies.list_procedures()
 
 
-class ActionReferSpecialist(Action):
+class ActionReferSpecialist(PatientAction):
     """Tells the patient how to reach a pain specialist."""
 
     def name(self) -> str:
         """Action name."""
         return "action_refer_specialist"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
-    ) -> List[EventType]:
+    def outcome(self, replies: Responder, tracker: Tracker) -> Outcome:
         """Phone, hours and booking link."""
-        return send(responder().specialist(), dispatcher)
+        return replies.specialist()
 
 
-class ActionHandleEmergency(Action):
-    """Emergency or crisis instructions, before anything else."""
+class ActionHandleEmergency(PatientAction):
+    """Emergency, crisis or "call the clinic today" instructions, before anything else."""
 
     def name(self) -> str:
         """Action name."""
         return "action_handle_emergency"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
-    ) -> List[EventType]:
-        """Instructions for the red-flag category, then the specialist."""
+    def outcome(self, replies: Responder, tracker: Tracker) -> Outcome:
+        """Each raised level's message, most urgent first, then what to do after."""
         categories = entity_values(tracker, RED_FLAG_ENTITY)
-        category: Optional[str] = categories[0] if categories else None
-        logger.debug("red flag: %s", category or "recognised by the classifier")
-        return send(responder().emergency(category), dispatcher)
+        logger.debug("red flags: %s", ", ".join(categories) or "none named")
+        return replies.triage(categories)
 
 
-class ActionHandleFallback(Action):
+class ActionHandleFallback(PatientAction):
     """Low confidence or unreadable input: say so, offer topics, refer."""
 
     def name(self) -> str:
         """Action name."""
         return "action_handle_fallback"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
-    ) -> List[EventType]:
+    def outcome(self, replies: Responder, tracker: Tracker) -> Outcome:
         """The polite "I did not understand" with topic buttons and referral."""
-        return send(responder().fallback(tracker.get_slot("procedure")), dispatcher)
+        return replies.fallback(tracker.get_slot("procedure"))
 
 
-class ActionHandleOutOfScope(Action):
+class ActionHandleOutOfScope(PatientAction):
     """Questions the bot must not answer: decline, then refer."""
 
     def name(self) -> str:
         """Action name."""
         return "action_handle_out_of_scope"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
-    ) -> List[EventType]:
+    def outcome(self, replies: Responder, tracker: Tracker) -> Outcome:
         """Decline politely and refer."""
-        return send(responder().out_of_scope(), dispatcher)
+        return replies.out_of_scope()
 
 
-class ActionShowSources(Action):
+class ActionShowSources(PatientAction):
     """Where the last answer came from: its sources and review date."""
 
     def name(self) -> str:
         """Action name."""
         return "action_show_sources"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
-    ) -> List[EventType]:
+    def outcome(self, replies: Responder, tracker: Tracker) -> Outcome:
         """Sources of the answer named by the ``last_answer`` slot."""
-        return send(responder().sources(tracker.get_slot("last_answer")), dispatcher)
+        return replies.sources(tracker.get_slot("last_answer"))
 
 
-class ActionRecordFeedback(Action):
+class ActionRecordFeedback(PatientAction):
     """Records "Was this helpful?" in the ``feedback`` slot and replies."""
 
     def name(self) -> str:
         """Action name."""
         return "action_record_feedback"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
-    ) -> List[EventType]:
+    def outcome(self, replies: Responder, tracker: Tracker) -> Outcome:
         """Thanks, or (for "not helpful") an invitation to say what was missing."""
         helpful = (tracker.latest_message.get("intent") or {}).get("name") == "feedback_helpful"
         logger.debug(
             "feedback on %s: %s", tracker.get_slot("last_answer"), "helpful" if helpful else "unhelpful"
         )
-        return send(responder().feedback(helpful), dispatcher)
+        return replies.feedback(helpful)

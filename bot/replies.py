@@ -5,7 +5,8 @@ optional buttons) and the slot values to set. All wording comes from the knowled
 file (answers, ``messages``, topic labels) filled with the clinic settings; this
 module only decides which pieces to send, in which order:
 
-- red flags first (emergency or crisis instructions, then the specialist);
+- red flags first (the triage level's message: emergency, crisis or "call the
+  clinic today", most urgent first, then what to do after);
 - every answer to a health question ends with the referral.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from bot.knowledge import GENERAL, PROCEDURES, TOPICS, KnowledgeBase
 from bot.settings import ClinicSettings
@@ -33,7 +34,9 @@ INFORM = "inform"
 ASK_SOURCE = "ask_source"
 FEEDBACK_HELPFUL = "feedback_helpful"
 FEEDBACK_UNHELPFUL = "feedback_unhelpful"
-SELF_HARM = "self_harm"
+RED_FLAG_ENTITY = "red_flag"
+CONDITIONAL_ENTITY = "red_flag_conditional"
+CRISIS_CHECK_ENTITY = "crisis_check"
 MAX_PROCEDURES_PER_TURN = 3
 
 
@@ -213,25 +216,57 @@ class Responder:
         """How to reach a pain specialist (the referral itself, in full)."""
         return Outcome(replies=[Reply(self.message("specialist_contact"))])
 
-    def emergency(self, category: Optional[str]) -> Outcome:
-        """Emergency or crisis instructions first, then the specialist.
+    def level_message(self, level: str) -> str:
+        """A triage level's message, filled in."""
+        return self.knowledge.triage.levels[level].message.format(**self.settings.template_values())
+
+    def triage(self, categories: Sequence[str]) -> Outcome:
+        """Red flags first: each level's message, most urgent first, then what to do after.
 
         Args:
-            category: the red-flag category, or ``None`` when the intent
-                classifier (not the guard) recognised an emergency; then both
-                the emergency and the crisis instructions are given.
+            categories: the red-flag categories raised (``red_flag`` entities). An
+                emergency makes an urgent level redundant; a crisis is never dropped.
+                Without a known category (an ``/emergency`` payload), the emergency
+                message alone is given.
 
         """
-        if category == SELF_HARM:
-            first = [self.message("emergency_self_harm")]
-        elif category:
-            first = [self.message("emergency")]
-        else:
-            first = [self.message("emergency"), self.message("emergency_self_harm")]
-        return Outcome(
-            replies=[Reply(text) for text in first] + [Reply(self.message("after_emergency"))],
-            slots={"pending_topic": None},
-        )
+        triage = self.knowledge.triage
+        levels = triage.levels_of(categories) or ["emergency"]
+        if "emergency" in levels and "urgent" in levels:
+            levels.remove("urgent")
+        values = self.settings.template_values()
+        replies = [Reply(self.level_message(level)) for level in levels]
+        replies.append(Reply(triage.levels[levels[0]].then.format(**values)))
+        return Outcome(replies=replies, slots={"pending_topic": None, "triage_level": levels[0]})
+
+    def red_flags_first(
+        self, entities: Sequence[Mapping[str, Any]], slots: Mapping[str, Any]
+    ) -> Optional[Outcome]:
+        """The triage a message needs before anything else, or ``None``.
+
+        A ``red_flag`` always counts; a ``red_flag_conditional`` (a fever, a headache)
+        counts when the conversation told of a recent procedure (``recent_procedure`` slot).
+        """
+        raised = entity_values(entities, RED_FLAG_ENTITY)
+        if slots.get("recent_procedure"):
+            raised += [c for c in entity_values(entities, CONDITIONAL_ENTITY) if c not in raised]
+        return self.triage(raised) if raised else None
+
+    def with_crisis_check(self, outcome: Outcome, entities: Sequence[Mapping[str, Any]]) -> Outcome:
+        """``outcome`` with the gentle crisis line first when triage was unsure about a crisis."""
+        if not entity_values(entities, CRISIS_CHECK_ENTITY):
+            return outcome
+        line = Reply(self.knowledge.triage.crisis_check.format(**self.settings.template_values()))
+        return Outcome(replies=[line, *outcome.replies], slots=outcome.slots)
+
+    def respond(
+        self, entities: Sequence[Mapping[str, Any]], slots: Mapping[str, Any], answer: Callable[[], Outcome]
+    ) -> Outcome:
+        """Red flags first, else ``answer()`` (with the crisis line if triage was unsure)."""
+        first = self.red_flags_first(entities, slots)
+        if first is not None:
+            return first
+        return self.with_crisis_check(answer(), entities)
 
     def fallback(self, procedure: Optional[str]) -> Outcome:
         """Say plainly the message was not understood, offer topics, refer."""
@@ -248,6 +283,13 @@ class Responder:
     def out_of_scope(self) -> Outcome:
         """Decline politely, then refer."""
         return Outcome(replies=[Reply(self.message("out_of_scope")), self.referral()])
+
+
+def entity_values(entities: Sequence[Mapping[str, Any]], entity: str) -> List[str]:
+    """Values of ``entity`` among a message's entities, in order of appearance, without repeats."""
+    ordered = sorted(entities or [], key=lambda e: e.get("start") or 0)
+    values = [e["value"] for e in ordered if e.get("entity") == entity and isinstance(e.get("value"), str)]
+    return list(dict.fromkeys(values))
 
 
 def _known(mentioned: Iterable[str], knowledge: KnowledgeBase) -> List[str]:

@@ -8,7 +8,8 @@ Markdown report and a PNG chart to ``build/report/``:
 - the most asked procedure x topic cells (from the ``last_answer`` slot);
 - fallback and out-of-scope rates, with the actual unanswered messages grouped
   by similarity (for review and for new training examples);
-- red-flag triggers by category;
+- red-flag triggers per triage level and per category, and how often the crisis
+  line was shown alongside an answer because triage was unsure;
 - helpful / not helpful counts per answer, with what patients wrote after a
   "not helpful";
 - the slowest turns (time from a patient message to the assistant's last reply).
@@ -28,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
+from bot.knowledge import LEVELS
+
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DB = ROOT / "conversations.db"
 DEFAULT_OUT = ROOT / "build" / "report"
@@ -42,7 +45,10 @@ class Turn:
     timestamp: float
     text: str
     intent: Optional[str]
-    red_flag: Optional[str] = None
+    red_flags: List[str] = field(default_factory=list)
+    conditional: List[str] = field(default_factory=list)
+    crisis_check: bool = False
+    triage_level: Optional[str] = None
     answered: List[str] = field(default_factory=list)
     feedback: Optional[str] = None
     last_bot_timestamp: Optional[float] = None
@@ -79,8 +85,15 @@ def read_turns(db: str, since: dt.date, until: dt.date) -> List[Turn]:
             event = json.loads(data or "{}")
             if type_name == "user":
                 entities = (event.get("parse_data") or {}).get("entities") or []
-                flags = [e.get("value") for e in entities if e.get("entity") == "red_flag"]
-                turn = Turn(sender, timestamp, event.get("text") or "", intent, flags[0] if flags else None)
+                turn = Turn(
+                    sender,
+                    timestamp,
+                    event.get("text") or "",
+                    intent,
+                    red_flags=_values(entities, "red_flag"),
+                    conditional=_values(entities, "red_flag_conditional"),
+                    crisis_check=bool(_values(entities, "crisis_check")),
+                )
                 turns.append(turn)
                 current[sender] = turn
             elif sender in current and type_name == "bot":
@@ -89,10 +102,16 @@ def read_turns(db: str, since: dt.date, until: dt.date) -> List[Turn]:
                 if event.get("name") == "last_answer" and event.get("value"):
                     last_answer[sender] = event["value"]
                     current[sender].answered.append(event["value"])
+                elif event.get("name") == "triage_level" and event.get("value"):
+                    current[sender].triage_level = event["value"]
                 elif event.get("name") == "feedback" and event.get("value"):
                     current[sender].feedback = f"{event['value']}:{last_answer[sender]}"
     engine.dispose()
     return turns
+
+
+def _values(entities: List[dict], name: str) -> List[str]:
+    return [str(e.get("value")) for e in entities if e.get("entity") == name]
 
 
 def group_similar(texts: Iterable[str], threshold: float = 0.5) -> List[List[str]]:
@@ -124,6 +143,8 @@ class Report:
     out_of_scope_rate: float
     unanswered_groups: List[List[str]]
     red_flags: Dict[str, int]
+    triage_levels: Dict[str, int]
+    crisis_checks: int
     feedback: Dict[str, Dict[str, int]]
     unhelpful_comments: List[str]
     slowest: List[Tuple[float, str, str]]
@@ -165,13 +186,20 @@ def build_report(turns: Sequence[Turn], since: dt.date, until: dt.date) -> Repor
         fallback_rate=intents["nlu_fallback"] / messages if messages else 0.0,
         out_of_scope_rate=intents["out_of_scope"] / messages if messages else 0.0,
         unanswered_groups=group_similar(unanswered),
-        red_flags=dict(
-            Counter(t.red_flag or "recognised by the classifier" for t in turns if t.intent == "emergency")
-        ),
+        red_flags=dict(Counter(c for t in turns if t.triage_level for c in t.red_flags or t.conditional)),
+        triage_levels=dict(Counter(t.triage_level for t in turns if t.triage_level)),
+        crisis_checks=sum(1 for t in turns if t.crisis_check and not t.triage_level),
         feedback={cell: dict(counts) for cell, counts in feedback.items()},
         unhelpful_comments=comments,
         slowest=slowest,
     )
+
+
+def level_of(category: str) -> str:
+    """A category's triage level in the knowledge file in force ("?" if it has none)."""
+    from bot.knowledge import get_knowledge
+
+    return get_knowledge().triage.level_of(category) or "?"
 
 
 def _quote(text: str) -> str:
@@ -194,10 +222,18 @@ def to_markdown(report: Report, chart: Optional[str]) -> str:
     if chart:
         lines += [f"![Most asked answers]({chart})", ""]
     lines += ["| answer | times |", "|---|---:|"] + [f"| {cell} | {n} |" for cell, n in report.top_cells]
-    lines += ["", "## Red-flag triggers", "", "| category | times |", "|---|---:|"]
-    lines += [f"| {category} | {n} |" for category, n in sorted(report.red_flags.items())] or [
-        "| (none) | 0 |"
+    lines += ["", "## Red-flag triggers", "", "| level | times |", "|---|---:|"]
+    lines += [f"| {level} | {report.triage_levels.get(level, 0)} |" for level in LEVELS]
+    lines += [
+        "",
+        f"Crisis line shown alongside an answer (triage unsure): **{report.crisis_checks}**",
+        "",
+        "| category | level | times |",
+        "|---|---|---:|",
     ]
+    lines += [
+        f"| {category} | {level_of(category)} | {n} |" for category, n in sorted(report.red_flags.items())
+    ] or ["| (none) | | 0 |"]
     lines += ["", "## Was this helpful?", "", "| answer | helpful | not helpful |", "|---|---:|---:|"]
     lines += [
         f"| {cell} | {c['helpful']} | {c['unhelpful']} |" for cell, c in sorted(report.feedback.items())

@@ -8,14 +8,16 @@ classifier (``bot.nlp.intent_classifier``):
 - ``UnreadableInputGuard``: empty, emoji-only, non-Latin or mostly unknown-word
   (often another language) messages become ``nlu_fallback``, so they get the
   polite "I did not understand" reply rather than a guessed answer.
-- ``RedFlagGuard``: the deterministic red-flag check; a hit makes the intent
-  ``emergency`` (confidence 1) and adds a ``red_flag`` entity with its category.
-  It runs last so nothing after it can override the emergency.
+- ``TriageGuard``: red-flag triage (``bot.safety.triage``: rules plus a trained
+  classifier); a hit makes the intent ``emergency`` (confidence 1) and adds a
+  ``red_flag`` entity per category. It runs last so nothing after it can override
+  the emergency.
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -37,11 +39,24 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from rasa.shared.utils.io import dump_obj_as_json_to_file, read_json_file
 
+from bot.knowledge import Triage, get_knowledge, load_knowledge
 from bot.nlp.spacy_pipeline import LABEL
-from bot.safety.red_flags import detect_red_flag
+from bot.safety.triage import (
+    DEFAULT_THRESHOLDS,
+    EXAMPLES_PATHS,
+    SELF_HARM,
+    TriageModel,
+    assess,
+    mentions_recent_procedure,
+    training_set,
+)
 
 PROCEDURE_ENTITY = "procedure"
 RED_FLAG_ENTITY = "red_flag"
+CONDITIONAL_ENTITY = "red_flag_conditional"
+CRISIS_CHECK_ENTITY = "crisis_check"
+RECENT_PROCEDURE_ENTITY = "recent_procedure"
+TRIAGE_ENTITIES = (RED_FLAG_ENTITY, CONDITIONAL_ENTITY, CRISIS_CHECK_ENTITY, RECENT_PROCEDURE_ENTITY)
 EMERGENCY_INTENT = "emergency"
 FALLBACK_INTENT = "nlu_fallback"
 
@@ -210,27 +225,165 @@ class UnreadableInputGuard(GraphComponent):
 
 @DefaultV1Recipe.register(
     DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER,
-    is_trainable=False,
+    is_trainable=True,
 )
-class RedFlagGuard(_Stateless):
-    """Forces the ``emergency`` intent when a message raises a red flag."""
+class TriageGuard(GraphComponent):
+    """Red flags first: the triage rules and classifier decide ``emergency``, nothing else does.
+
+    Trained on ``bot/safety/triage_examples*.yml``, the knowledge file's triage
+    phrasings and, as ordinary messages, every NLU example of another intent. Per
+    message it adds entities the actions read:
+
+    - ``red_flag`` (one per category raised): the intent becomes ``emergency``;
+    - ``red_flag_conditional``: a sign that is a red flag only after a procedure,
+      when the message names none (the actions check the conversation);
+    - ``crisis_check``: unsure whether it is a crisis; the answer shows the crisis line;
+    - ``recent_procedure``: the message tells of a procedure the patient had (fills
+      the slot of that name, so a later "fever" or "headache" is judged with it).
+
+    When the intent classifier guessed ``emergency`` but triage raised nothing, the
+    next intent of the ranking is used (``nlu_fallback`` below ``fallback_threshold``,
+    the same as ``FallbackClassifier``'s): the level comes from what the message says.
+    """
+
+    @staticmethod
+    def get_default_config() -> Dict[str, Any]:
+        """Thresholds on a level's summed probability (``bot.safety.triage``)."""
+        return {**DEFAULT_THRESHOLDS, "C": 10.0, "fallback_threshold": 0.25}
+
+    def __init__(
+        self,
+        config: Dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        model: Optional[TriageModel] = None,
+    ) -> None:
+        """A guard with ``model`` (rules only until trained)."""
+        self._config = {**self.get_default_config(), **config}
+        self._model_storage = model_storage
+        self._resource = resource
+        self.model = model or TriageModel()
+        self._triage: Optional[Triage] = None
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> TriageGuard:
+        """An untrained guard."""
+        return cls(config, model_storage, resource)
+
+    @classmethod
+    def load(
+        cls,
+        config: Dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> TriageGuard:
+        """Loads the trained classifier; the knowledge file is read (and validated) now."""
+        try:
+            with model_storage.read_from(resource) as directory:
+                model = TriageModel.load(directory)
+        except ValueError:
+            model = TriageModel()
+        guard = cls(config, model_storage, resource, model)
+        guard.check_knowledge()
+        return guard
+
+    @classmethod
+    def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
+        """Retrain when the examples, the knowledge file or the triage code change."""
+        import hashlib
+
+        from bot.knowledge import knowledge_path
+        from bot.safety import context, red_flags, triage
+
+        digest = hashlib.sha256()
+        paths = (*EXAMPLES_PATHS, knowledge_path(), *(Path(m.__file__) for m in (triage, red_flags, context)))
+        for path in paths:
+            digest.update(path.read_bytes() if path.exists() else b"missing")
+        return digest.hexdigest()
+
+    @property
+    def triage(self) -> Triage:
+        """The knowledge file's triage section (levels and categories)."""
+        if self._triage is None:
+            self._triage = get_knowledge().triage
+        return self._triage
+
+    def check_knowledge(self) -> None:
+        """Reads the triage section now, so a broken knowledge file stops start-up."""
+        self._triage = get_knowledge().triage
+
+    @property
+    def thresholds(self) -> Dict[str, float]:
+        """The per-level thresholds in force."""
+        return {key: float(self._config[key]) for key in DEFAULT_THRESHOLDS}
+
+    def train(self, training_data: TrainingData) -> Resource:
+        """Fits the triage classifier."""
+        negatives = [
+            e.get(TEXT)
+            for e in training_data.intent_examples
+            if e.get(TEXT) and e.get(INTENT) not in (EMERGENCY_INTENT, None)
+        ]
+        texts, labels = training_set(load_knowledge().triage, negatives)
+        self.model = TriageModel.fit(texts, labels, C=float(self._config["C"]))
+        with self._model_storage.write_to(self._resource) as directory:
+            self.model.save(directory)
+        return self._resource
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        """Nothing to add to training data."""
+        return training_data
 
     def process(self, messages: List[Message]) -> List[Message]:
-        """Checks every message; a red flag wins over any other prediction."""
-        for message in messages:
-            text = message.get(TEXT) or ""
-            flag = detect_red_flag(text)
-            if flag is None:
-                continue
-            _set_intent(message, EMERGENCY_INTENT)
-            entity = {
-                "entity": RED_FLAG_ENTITY,
-                "value": flag.category,
-                "start": 0,
-                "end": len(text),
-                "confidence_entity": 1.0,
-                "extractor": self.__class__.__name__,
-            }
-            entities = [e for e in message.get(ENTITIES, []) if e.get("entity") != RED_FLAG_ENTITY]
-            message.set(ENTITIES, entities + [entity], add_to_output=True)
+        """Triages every message; a red flag wins over any other prediction."""
+        texts = [message.get(TEXT) or "" for message in messages]
+        probabilities = self.model.probabilities(texts) if self.model.trained else [None] * len(texts)
+        for message, text, probability in zip(messages, texts, probabilities):
+            found = assess(text, self.triage, thresholds=self.thresholds, probabilities=probability)
+            entities = [e for e in message.get(ENTITIES, []) if e.get("entity") not in TRIAGE_ENTITIES]
+            added = [(RED_FLAG_ENTITY, c) for c in found.categories]
+            added += [(CONDITIONAL_ENTITY, c) for c in found.conditional]
+            if found.crisis_check:
+                added.append((CRISIS_CHECK_ENTITY, SELF_HARM))
+            if mentions_recent_procedure(text):
+                added.append((RECENT_PROCEDURE_ENTITY, "yes"))
+            entities += [
+                {
+                    "entity": name,
+                    "value": value,
+                    "start": 0,
+                    "end": len(text),
+                    "confidence_entity": 1.0,
+                    "extractor": self.__class__.__name__,
+                }
+                for name, value in added
+            ]
+            message.set(ENTITIES, entities, add_to_output=True)
+            if found.alarm:
+                _set_intent(message, EMERGENCY_INTENT)
+            elif (message.get(INTENT) or {}).get(INTENT_NAME_KEY) == EMERGENCY_INTENT:
+                self._demote(message)
         return messages
+
+    def _demote(self, message: Message) -> None:
+        """The classifier guessed ``emergency`` without a red flag: the next guess, or the fallback."""
+        ranking = [
+            r
+            for r in message.get(INTENT_RANKING_KEY) or []
+            if r.get(INTENT_NAME_KEY) not in (EMERGENCY_INTENT, FALLBACK_INTENT)
+        ]
+        if ranking and ranking[0].get(PREDICTED_CONFIDENCE_KEY, 0.0) >= self._config["fallback_threshold"]:
+            top = ranking[0]
+        else:
+            top = {INTENT_NAME_KEY: FALLBACK_INTENT, PREDICTED_CONFIDENCE_KEY: 1.0}
+            ranking = [top] + ranking
+        message.set(INTENT, top, add_to_output=True)
+        message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)

@@ -1,22 +1,24 @@
-"""The deterministic red-flag guard.
+"""The deterministic red-flag rules: the floor under the triage classifier.
 
-Runs on every patient message before normal handling (see
-``bot.nlp.components.RedFlagGuard``). It looks for descriptions of symptoms that
-need urgent care or a crisis line, and tells reports ("I suddenly can't feel my
+``bot.safety.triage`` combines these rules with a classifier trained on many
+varied examples; a rule hit always raises its category, whatever the classifier
+says. The rules look for descriptions of symptoms that need the emergency number,
+a crisis line or the clinic today, and tell reports ("I suddenly can't feel my
 legs") apart from general questions ("can an epidural cause leg numbness?"), which
 are ordinary questions about risks and must not trigger emergency instructions.
 
-Self-harm always triggers, whatever the phrasing: a crisis line is never a harmful
-reply to someone who raises it.
+Category ids are those of the knowledge file's ``triage.categories``. Self-harm
+always triggers, whatever the phrasing: a crisis line is never a harmful reply to
+someone who raises it.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Dict, Optional, Pattern
+from typing import Dict, List, Optional, Pattern
 
-SELF_HARM = "self_harm"
+SELF_HARM = "suicide_self_harm"
 
 # Category -> symptom pattern. Patterns work on the normalised text (lowercase,
 # straight apostrophes, single spaces).
@@ -32,16 +34,55 @@ _SYMPTOMS: Dict[str, str] = {
         r"|overdose on purpose|not worth living|better off without me|(?:wants?|wishe?s?) (?:to )?(?:be )?(?:die|dead)"
         r"|saving (?:up )?(?:my |all my )?(?:pills|meds|medications?|tablets)|take (?:\w+ ){0,2}all at once"
         r"|(?:not|never) (?:be )?(?:here|around|alive) any ?more|plan to (?:end|not be)"
-        r"|(?:want|wish) (?:it|this|everything) (?:all )?to (?:be over|end)|over for good)"
+        r"|(?:want|wish) (?:it|this|everything) (?:all )?to (?:be over|end)|over for good"
+        r"|done with (?:life|living|everything|it all|being alive)|(?:only|last) thing keeping me (?:here|alive|going)"
+        r"|ends? it all|end things|signing off (?:for the last time|for good|forever)|(?:made|writing|wrote) (?:a |my )?will\b"
+        r"|who gets what|(?:goodbye|suicide) (?:note|letter)|(?:cut|cutting|burn\w*|scratch\w*) (?:my |his |her )?(?:arms?|legs?|wrists?|skin|thighs?) (?:\w+ ){0,2}(?:till|until) (?:they|it) (?:bled|bleed)"
+        r"|(?:giving|gave) (?:away )?(?:all )?(?:my|his|her) (?:stuff|things|dog|cat|guns?) away|i ?'?m done done)"
     ),
-    "cardio_respiratory": (
+    "allergic_reaction": (
+        r"\b(?:throat (?:\w+ ){0,4}(?:closing|swell\w*|tight)"
+        r"|(?:face|lips?|tongue|throat|eyelids?) (?:is |are |got |started |keeps? )?(?:swell\w*|puff\w*)"
+        r"|(?:swell\w*|puff\w*) (?:up )?(?:of |in )?(?:my |his |her )?(?:face|lips?|tongue|throat)"
+        r"|anaphyla\w*|allergic reaction)"
+    ),
+    "chest_breathing_fainting": (
         r"\b(?:chest (?:pain|pains|hurts?|tight\w*|pressure|is tight|feels tight)|pain in (?:my|his|her) chest"
         r"|heart attack|" + _CANT + r" (?:breathe|breath|catch (?:my|his|her) breath|get air)"
         r"|(?:trouble|difficulty|problems?|struggling|hard|hard time) (?:to )?breath\w*|short(?:ness)? of breath"
-        r"|gasping|struggling for air|throat (?:\w+ ){0,4}(?:closing|swell\w*|tight)|(?:face|lips?|tongue|throat) (?:is |are |got |started )?(?:swell\w*|puff\w*)"
+        r"|gasping|struggling for air"
         r"|passed out|passing out|fainted|blacked out)"
     ),
-    "cauda_equina": (
+    "overdose": (
+        r"\b(?:took (?:\w+ ){0,2}too (?:many|much)|(?:taken|had|given) (?:\w+ ){0,2}too (?:many|much)"
+        r"|(?:took|swallowed|taken|downed) (?:all|everything|the whole|the rest|a handful|a bunch|a lot|loads|way more|double|triple|extra)\b"
+        r"|overdos(?:ed|ing)|(?:an|had an|having an|taken an) overdose|od ?'?d"
+        r"|(?:gave|given|give|giving|used|sprayed|had to use) (?:\w+ ){0,3}(?:narcan|naloxone)"
+        r"|(?:narcan|naloxone) (?:\w+ ){0,3}(?:given|gave|used|worked|twice|again)"
+        r"|" + _CANT + r" (?:wake|rouse) (?:him|her|them|my \w+)(?: up)?|(?:won ?'?t|wont|will not|not) wak(?:e|ing) up"
+        r"|(?:lips|face) (?:are |is |look |looks |turned |turning |going )?(?:blue|grey|gray)"
+        r"|(?:" + _CANT + r"|hard to|struggl\w* to) (?:stay awake|wake (?:him|her|me|up)|keep (?:my|his|her) eyes open))"
+    ),
+    "stroke_vision": (
+        r"\b(?:(?:face|mouth|smile) (?:is |looks |went |is going )?(?:droop\w*|lopsided|crooked)|droop\w* (?:face|mouth)"
+        r"|slurr\w*|stroke|"
+        + _CANT
+        + r" (?:see|talk|speak|get (?:my|his|her) words out)\b|(?:lost|losing|loss of) (?:my |his |her )?(?:vision|sight|eyesight)"
+        r"|(?:gone|went) blind|double vision)"
+    ),
+    "fever_stiff_neck": (
+        r"\b(?:(?:stiff|rigid) neck|neck (?:is |feels )?(?:so |really )?(?:stiff|rigid)|" + _CANT + r" bend (?:my|his|her) neck)"
+    ),
+    "heavy_bleeding": (
+        r"\b(?:(?:won ?'?t|wont|will not|doesn ?'?t|does not|not) stop(?:ped)? bleeding|bleeding (?:a lot|heavily|badly|everywhere|through)"
+        r"|(?:soak\w*|soaked) (?:\w+ ){0,3}(?:with |in |through )?blood|blood (?:is )?(?:everywhere|pouring|gushing|soaking|spurting|squirting)"
+        r"|(?:spurt\w*|gush\w*|pour\w*|squirt\w*|pumping) (?:out )?blood|soak\w* (?:through )?(?:\w+ ){0,3}(?:gauze|pads?|bandages?|dressings?|towels?))"
+    ),
+    "stated_emergency": (
+        r"\b(?:(?:this|it) is an emergency|it ?'?s an emergency|emergency ?!|call (?:an |the )?ambulance"
+        r"|(?:need|needs) (?:an )?ambulance|help me (?:now|please)|(?:need|needs) help (?:right )?now)"
+    ),
+    "bladder_bowel_saddle": (
         r"\b(?:(?:lost|losing|loss of|lose|no|can ?'?t|cannot|cant) (?:the )?(?:control (?:of |over )?)?"
         r"(?:my |his |her )?(?:bladder|bowels?|pee|urine|poop)(?: control)?"
         r"|(?:wet|peed|pooped|soiled|messed) (?:my|him|her)self"
@@ -56,7 +97,7 @@ _SYMPTOMS: Dict[str, str] = {
         r" (?:area )?(?:is |are |feels? |went |gone )?(?:numb|dead)"
         r"|" + _CANT + r" (?:pee|urinate|empty my bladder|hold my (?:pee|urine|bowels?)))"
     ),
-    "neuro": (
+    "limb_weakness_numbness": (
         r"\b(?:"
         + _CANT
         + r" (?:move|feel|lift|stand on|walk on|bend) (?:\w+ ){0,3}"
@@ -75,16 +116,17 @@ _SYMPTOMS: Dict[str, str] = {
         + r" (?:wouldn ?'?t|won ?'?t|wont|wouldnt|didn ?'?t|don ?'?t|dont) hold"
         + r"|keep (?:on )?falling|paralys\w*|paralyz\w*|foot drop|dragging my (?:leg|foot))"
     ),
-    "pump": (
+    "pump_problem": (
         r"\b(?:pump\w* (?:\w+ ){0,8}(?:alarm\w*|beep\w*|chirp\w*|going off|went off|goes off|buzz\w*|stopped|overdue|was due|missed)"
         r"|(?:sweating|shaking|twitching|itch\w*|drowsy|sleepy|confused|groggy) (?:\w+ ){0,8}pump"
         r"|(?:alarm\w*|beep\w*) (?:\w+ ){0,5}pump"
-        r"|withdraw(?:al|ing)"
-        r"|(?:"
-        + _CANT
-        + r"|hard to|struggl\w* to) (?:stay awake|wake (?:him|her|me|up)|keep (?:my|his|her) eyes open))"
+        r"|withdraw(?:al|ing))"
     ),
-    "spinal_headache": (
+    "stimulator_problem": (
+        r"\b(?:(?:stimulator|stim|scs|device|battery|ipg|leads?) (?:\w+ ){0,6}(?:shock\w*|jolt\w*|zapp?\w*)"
+        r"|(?:shock\w*|jolt\w*|zapp\w*) (?:\w+ ){0,5}(?:stimulator|stim|scs|device))"
+    ),
+    "positional_headache": (
         r"\b(?:(?:severe|worst|terrible|awful|horrible|bad|pounding|splitting|excruciating|killer|really bad|massive|huge|unbearable)"
         r" (?:\w+ ){0,2}head ?aches?"
         r"|head(?: ?aches?)? (?:\w+ ){0,6}(?:when|if|whenever) (?:i |im |i'm |he |she )?(?:sit|stand|get up|upright)\w*"
@@ -94,7 +136,7 @@ _SYMPTOMS: Dict[str, str] = {
         r"|head ?aches? (?:\w+ ){0,6}(?:better|goes away|eases) (?:\w+ ){0,3}(?:lie|lying|lay) down"
         r"|(?:spinal|epidural|puncture) head ?aches?)"
     ),
-    "infection": (
+    "wound_infection": (
         r"\b(?:(?:site|incision|wound|cut|stitches|spot|puncture|scar|implant)"
         r" (?:\w+ ){0,6}(?:red|hot|warm|swollen|swelling|draining|drains|oozing|leaking|pus|infected|smells?|opened|weeping)"
         r"|\b(?:pus|oozing|weeping)\b"
@@ -166,30 +208,49 @@ def normalise(text: str) -> str:
     return " ".join(text.split())
 
 
-def detect_red_flag(text: Optional[str]) -> Optional[RedFlag]:
-    """Returns the red flag a message raises, or ``None``.
+def detect_red_flags(text: Optional[str]) -> List[RedFlag]:
+    """Every red-flag category the rules find in a message, self-harm first.
 
-    Self-harm wins over every other category so that a person in crisis always
-    gets the crisis line first.
+    A message framed as a general question about risks, or about the past, raises
+    nothing but self-harm (which always triggers). A fever counts after a
+    procedure (``fever_after_procedure``) and, with a stiff neck or a severe
+    headache, as ``fever_stiff_neck``; a stiff neck alone is not a red flag.
     """
     if not text or not text.strip():
-        return None
+        return []
     patterns = _patterns()
     clean = normalise(text[:5000])
+    found: List[RedFlag] = []
     match = patterns[SELF_HARM].search(clean)
     if match:
-        return RedFlag(SELF_HARM, match.group(0))
+        found.append(RedFlag(SELF_HARM, match.group(0)))
     is_report = bool(patterns["_report"].search(clean))
     is_question = bool(patterns["_hypothetical"].search(clean))
     if is_question and not is_report:
-        return None
+        return found
+    fever = patterns["_fever"].search(clean)
     for category in _SYMPTOMS:
         if category == SELF_HARM:
             continue
         match = patterns[category].search(clean)
-        if match:
-            return RedFlag(category, match.group(0))
-    fever = patterns["_fever"].search(clean)
-    if fever and patterns["_procedure_context"].search(clean):
-        return RedFlag("infection", fever.group(0))
-    return None
+        if match and (category != "fever_stiff_neck" or fever):
+            found.append(RedFlag(category, match.group(0)))
+    if fever:
+        if patterns["positional_headache"].search(clean) and not any(f.category == "fever_stiff_neck" for f in found):
+            found.append(RedFlag("fever_stiff_neck", fever.group(0)))
+        if patterns["_procedure_context"].search(clean):
+            found.append(RedFlag("fever_after_procedure", fever.group(0)))
+    return found
+
+
+def framed_as_question(text: Optional[str]) -> bool:
+    """Whether a message reads as a general question (about risks, the past), not a report."""
+    patterns = _patterns()
+    clean = normalise((text or "")[:5000])
+    return bool(patterns["_hypothetical"].search(clean)) and not patterns["_report"].search(clean)
+
+
+def detect_red_flag(text: Optional[str]) -> Optional[RedFlag]:
+    """The first red flag the rules find (self-harm wins), or ``None``."""
+    found = detect_red_flags(text)
+    return found[0] if found else None

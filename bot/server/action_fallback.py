@@ -17,8 +17,10 @@ action's events: the patient gets no reply at all. This hook changes two things:
   - ``action_session_start``: Rasa's own session start plus the clinic details in
     slots (what the action server would have set), so ``domain.yml`` responses
     still name the clinic's phone;
-  - ``action_handle_emergency``: the emergency or crisis instructions themselves,
-    built here from the same knowledge file, because they must never be lost;
+  - ``action_handle_emergency``: the triage level's instructions themselves
+    (emergency, crisis or "call the clinic today"), built here from the same
+    knowledge file, because they must never be lost; any other action whose
+    message raised a red flag after a procedure gets them too;
   - any other action: the ``service_unavailable`` apology (with the clinic's
     phone number) and then the referral every answer ends with,
 
@@ -68,6 +70,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.knowledge import KnowledgeError, get_knowledge
 from bot.replies import Outcome, Reply, Responder
+from bot.replies import entity_values as replies_entity_values
 from bot.settings import SettingsError, get_settings
 
 logger = logging.getLogger(__name__)
@@ -270,11 +273,15 @@ async def fallback_events(
         clinic = [SlotSet(name, value) for name, value in values.items() if name in slot_names]
         return [*events[:-1], *clinic, events[-1]]
 
+    replies = responder()
+    entities = tracker.latest_message.entities if tracker.latest_message else []
     if action_name == EMERGENCY:
-        categories = entity_values(tracker.latest_message.entities if tracker.latest_message else [])
-        outcome = responder().emergency(categories[0] if categories else None)
+        outcome = replies.triage(entity_values(entities))
     else:
-        outcome = apology(responder())
+        # The same red flags first as the actions (a fever after a procedure the
+        # conversation told of), else the apology, with the crisis line if unsure.
+        slots = {"recent_procedure": tracker.get_slot("recent_procedure")}
+        outcome = replies.respond(entities, slots, lambda: apology(replies))
     return [
         *_utterances(outcome),
         *(SlotSet(name, value) for name, value in outcome.slots.items()),
@@ -284,8 +291,7 @@ async def fallback_events(
 
 def entity_values(entities: List[Dict[str, Any]], entity: str = RED_FLAG_ENTITY) -> List[str]:
     """Values of ``entity`` among a message's entities, in order of appearance."""
-    ordered = sorted(entities or [], key=lambda e: e.get("start") or 0)
-    return [e["value"] for e in ordered if e.get("entity") == entity and isinstance(e.get("value"), str)]
+    return replies_entity_values(entities, entity)
 
 
 def apology(replies: Responder) -> Outcome:

@@ -1,19 +1,25 @@
-"""The red-flag guard on the independent test phrases (tests/data/red_flags.yml)
-and on the cases the product brief names."""
+"""The red-flag rules (the floor under the triage classifier) on the older test
+phrases (tests/data/red_flags.yml, in the rules' former categories) and on the cases
+the product brief names."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.safety.red_flags import detect_red_flag
+from benchmarks.triage import DEV_LEVELS
+from bot.safety.red_flags import _SYMPTOMS, detect_red_flag, detect_red_flags
 
 
-def test_every_positive_phrase_triggers_its_category(red_flag_cases):
+def test_every_rule_category_is_a_knowledge_file_category(knowledge):
+    assert set(_SYMPTOMS) | {"fever_after_procedure"} <= set(knowledge.triage.categories)
+
+
+def test_every_positive_phrase_triggers_a_category_of_its_level(red_flag_cases, knowledge):
     missed = []
     for case in red_flag_cases["positive"]:
-        flag = detect_red_flag(case["text"])
-        if flag is None or flag.category != case["category"]:
-            missed.append((case["category"], flag and flag.category, case["text"]))
+        levels = knowledge.triage.levels_of(f.category for f in detect_red_flags(case["text"]))
+        if DEV_LEVELS[case["category"]] not in levels and not (levels and levels[0] == "emergency"):
+            missed.append((case["category"], levels, case["text"]))
     assert not missed, missed
 
 
@@ -24,34 +30,32 @@ def test_no_negative_phrase_triggers(red_flag_cases):
     assert not false_alarms, false_alarms
 
 
-def test_the_test_phrases_cover_every_category(red_flag_cases):
-    categories = {case["category"] for case in red_flag_cases["positive"]}
-    assert categories == {
-        "neuro",
-        "cauda_equina",
-        "infection",
-        "spinal_headache",
-        "pump",
-        "cardio_respiratory",
-        "self_harm",
-    }
+def test_the_test_phrases_cover_every_former_category(red_flag_cases):
+    assert {case["category"] for case in red_flag_cases["positive"]} == set(DEV_LEVELS)
 
 
 @pytest.mark.parametrize(
     "text, category",
     [
-        ("My legs went weak all of a sudden", "neuro"),
-        ("I can't control my bowels since yesterday", "cauda_equina"),
-        ("numbness in my groin after the epidural", "cauda_equina"),
-        ("I have a fever and the injection site is red and draining", "infection"),
-        ("worst headache of my life since the spinal injection", "spinal_headache"),
-        ("my pain pump alarm is going off", "pump"),
-        ("I think I'm going through withdrawal", "pump"),
-        ("I have chest pain and trouble breathing", "cardio_respiratory"),
-        ("I want to end my life", "self_harm"),
-        ("I feel like hurting myself", "self_harm"),
-        ("I CAN'T FEEL MY LEGS", "neuro"),
-        ("<b>I can’t breathe</b>", "cardio_respiratory"),
+        ("My legs went weak all of a sudden", "limb_weakness_numbness"),
+        ("I can't control my bowels since yesterday", "bladder_bowel_saddle"),
+        ("numbness in my groin after the epidural", "bladder_bowel_saddle"),
+        ("I have a fever and the injection site is red and draining", "wound_infection"),
+        ("worst headache of my life since the spinal injection", "positional_headache"),
+        ("my pain pump alarm is going off", "pump_problem"),
+        ("I think I'm going through withdrawal", "pump_problem"),
+        ("I have chest pain and trouble breathing", "chest_breathing_fainting"),
+        ("I want to end my life", "suicide_self_harm"),
+        ("I feel like hurting myself", "suicide_self_harm"),
+        ("I CAN'T FEEL MY LEGS", "limb_weakness_numbness"),
+        ("<b>I can’t breathe</b>", "chest_breathing_fainting"),
+        ("my husband took too many pills and I can't wake him", "overdose"),
+        ("her face is drooping and her speech is slurred", "stroke_vision"),
+        ("my lips and tongue are swelling up", "allergic_reaction"),
+        ("fever and a stiff neck since the epidural", "fever_stiff_neck"),
+        ("the needle site won't stop bleeding", "heavy_bleeding"),
+        ("this is an emergency", "stated_emergency"),
+        ("my stimulator keeps shocking me", "stimulator_problem"),
     ],
 )
 def test_brief_red_flags(text, category):
@@ -79,9 +83,20 @@ def test_ordinary_messages_do_not_trigger(text):
 
 def test_self_harm_wins_over_other_categories():
     flag = detect_red_flag("I have chest pain and I want to kill myself")
-    assert flag.category == "self_harm"
+    assert flag.category == "suicide_self_harm"
+    assert [f.category for f in detect_red_flags("I have chest pain and I want to kill myself")] == [
+        "suicide_self_harm",
+        "chest_breathing_fainting",
+    ]
+
+
+def test_a_stiff_neck_is_a_red_flag_only_with_a_fever():
+    assert detect_red_flag("my neck is stiff from sleeping on the couch") is None
+    assert detect_red_flag("i have a fever and a stiff neck").category == "fever_stiff_neck"
 
 
 def test_huge_message_is_checked_quickly_and_safely():
     assert detect_red_flag("back pain " * 5000) is None
-    assert detect_red_flag("I suddenly can't feel my legs " + "x" * 20000).category == "neuro"
+    assert (
+        detect_red_flag("I suddenly can't feel my legs " + "x" * 20000).category == "limb_weakness_numbness"
+    )

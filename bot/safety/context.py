@@ -1,0 +1,127 @@
+"""What a message says is happening now: negated, past and "what if" parts left out.
+
+Triage must tell "I can't feel my legs" from "no numbness, just sore", "years ago
+my leg gave out once" and "what if my legs go numb?". Word and character n-grams
+cannot: they see the same words. Before the triage rules and classifier read a
+message, :func:`current` removes the parts of it that do not describe something
+happening now, in the spirit of the ConText algorithm used on clinical notes
+(Harkema et al., 2009): a *trigger* ("no", "without", "years ago", "what if")
+opens a scope that runs to the end of its clause.
+
+- **negated**: "no", "not", "without", "never", "denies", "free of"... up to the end
+  of the clause. Words that turn a negation into a red flag are not triggers there:
+  "no feeling", "no control", "not breathing", "not waking up", "not able to",
+  "no point going on", "not want to live"...
+- **past**: a clause with "years ago", "last year", "back in March", "used to",
+  "history of"... is left out whole. "Since", "yesterday", "two days ago" are recent
+  and stay.
+- **hypothetical**: "if", "what if", "in case", "signs of", "risk of", "could an
+  epidural...", "how would I know"... up to the end of the clause.
+
+Clauses end at punctuation and at "but", "however", "though", "now", "except",
+"still" and "and now". The result is lowercase text without punctuation, ready for
+the n-grams.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import List
+
+from bot.safety.red_flags import normalise
+
+_MONTHS = (
+    r"(?:january|february|march|april|may|june|july|august|september|october|november|december"
+    r"|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)"
+)
+_CLAUSE_WORDS = r"but|however|though|although|except|still|now|and now|yet|whereas|until"
+_CLAUSE_END = re.compile(rf"[.,;:!?\n()]+|\s(?:{_CLAUSE_WORDS})\s", re.IGNORECASE)
+
+# A negation followed by one of these is itself the red flag, not a denial of one.
+_NOT_A_DENIAL = (
+    r"(?:feeling|sensation|control|strength|movement|pulse|response|reaction to anything|way out|point|reason"
+    r"|hope|longer|idea|one would|one will|end|relief at all|urine|pee)"
+)
+_NOT_A_NEGATION_AFTER_NOT = (
+    r"(?:breathing|breathe|waking|wake|woken|awake|responding|responsive|moving|move|able|making sense"
+    r"|talking|speaking|eating or drinking|stopping|stop|going|gonna|go on|living|live|be here|be around|here"
+    r"|worth|want|wanting|sure|feeling (?:my|his|her)|feel (?:my|his|her)|holding|hold|getting up|get up"
+    r"|standing|stand|walking|walk|seeing|see|peeing|pee|urinating|right|normal|ok|okay|well|good|himself"
+    r"|herself|myself|coming back|come back|came back|going away|gone away|improving|getting better|letting up|easing"
+    r"|been able|been breathing|woken|been awake|stopped|eaten|peed|been to the (?:bathroom|toilet)|made sense)"
+)
+_NEGATION = re.compile(
+    rf"\b(?:no(?! {_NOT_A_DENIAL}\b)|not(?! {_NOT_A_NEGATION_AFTER_NOT}\b)|never(?! (?:wake|woke|want|be|again|see)\b)"
+    r"|without|denies|denied|nor|neither|free of|negative for|none of|ruled out"
+    r"|(?:do|does|did) ?n[o']?t (?:have|get|notice|feel any)|haven ?'?t had|hasn ?'?t had"
+    rf"|(?:is|are|was|were|has|have) ?n'?t(?! {_NOT_A_NEGATION_AFTER_NOT}\b))\b"
+)
+_PAST = re.compile(
+    r"\b(?:\d+|a|one|two|three|four|five|six|seven|eight|nine|ten|few|several|many) (?:years?|yrs?)"
+    r" (?:ago|back|before)|(?:years?|months?|a while|long time|ages) ago|last (?:year|month|christmas|summer|winter|spring|fall"
+    r"|autumn|time)|back in|in (?:19|20)\d\d|years? (?:back|before)|as a (?:kid|child|teen\w*|boy|girl)"
+    r"|when i was (?:young|younger|a kid|little|pregnant|in (?:the|hospital))|history of|used to|in the past|previously|once before"
+    rf"|before my (?:first|last) (?:one|procedure|injection|shot|surgery)|in {_MONTHS}\b(?! \d)"
+    r"|the (?:first|other) time i had|with my (?:first|old|previous)|turned out (?:to be|it was)"
+)
+_HYPOTHETICAL = re.compile(
+    r"\b(?:if|what if|in case|incase|signs? of|symptoms? of|risks? of|chances? of|possibility of"
+    r"|what (?:are|is) the (?:signs?|symptoms?|risks?|warning signs?)|warning signs?|what counts as"
+    r"|how (?:would|do|will|can) (?:i|we|you) (?:know|tell)|is it possible|is there a (?:risk|chance)"
+    r"|could (?:an?|the|it|this|that|these|those|they|epidurals?|ablations?|rfa|injections?|shots?|blocks?|pumps?"
+    r"|stimulators?|steroids?|ketamine|lidocaine)|can (?:an?|the|epidurals?|ablations?|rfa|injections?"
+    r"|shots?|blocks?|pumps?|stimulators?|steroids?|ketamine|lidocaine)\b"
+    r"|what happens (?:if|when)|what (?:should|do) (?:i|we) (?:do|watch for|look out for)"
+    r"|should i (?:worry|be worried|watch|look out)|do i need to worry|(?:is|are) (?:it|they|that|this) common"
+    r"|how (?:common|often|likely|rare)|what would|would (?:i|it|that|he|she)|counts? as|difference between"
+    r"|(?:read|reading|heard|hearing|learn|learning|worried|worrying|nervous|scared|asking) about|in general)"
+)
+
+
+def clauses(text: str) -> List[str]:
+    """The clauses of a message, lowercased, with straight apostrophes."""
+    text = (text or "").lower().replace("\u2019", "'").replace("\u2018", "'")
+    return [c for c in _CLAUSE_END.split(text) if c and c.strip()]
+
+
+_SENTENCE_END = re.compile(r"[.!?\n]+")
+# Figures of speech that use alarming words: never a red flag.
+_IDIOM = re.compile(
+    r"\b(?:(?:be|is|was|will be|going to be|gonna be) the death of (?:me|us|him|her)|(?:is|are|it's|its) killing me"
+    r"|killing me (?:softly|slowly)|dying to|dead (?:tired|on my feet|beat)|(?:bored|scared|sick|worried|tired) to death"
+    r"|to die for|(?:i )?could kill for|(?:nearly|almost) died laughing|laughed so hard|drop dead gorgeous"
+    r"|(?:bleeding|bled) (?:me )?(?:dry|money)|my (?:bank account|wallet) is bleeding|overdosed on (?:netflix|tv|chocolate|coffee|sugar)"
+    r"|heart attack (?:of a|when i saw the) bill|gave me a heart attack|(?:insurance|pharmacy|hold music|paperwork|traffic|bill) (?:is|are) (?:killing|going to kill) me)\b"
+)
+
+
+def _current_clause(clause: str, framing: bool = True) -> str:
+    clean = _IDIOM.sub(" ", normalise(clause)).strip()
+    if not clean or _PAST.search(clean):
+        return ""
+    cut = len(clean)
+    for pattern in (_NEGATION, _HYPOTHETICAL) if framing else (_NEGATION,):
+        match = pattern.search(clean)
+        if match:
+            cut = min(cut, match.start())
+    return clean[:cut].strip()
+
+
+def current_sentences(text: str, framing: bool = True) -> List[str]:
+    """Each sentence of the message with its negated, past and hypothetical parts removed.
+
+    With ``framing=False`` hypothetical parts are kept: how a person in crisis speaks
+    is often framed as a "what if" ("nobody would notice if I was gone", "if the
+    pump fails I'm done"), so that is how the crisis category is read.
+    """
+    found = []
+    for sentence in _SENTENCE_END.split(text or ""):
+        kept = " ".join(k for k in (_current_clause(c, framing) for c in clauses(sentence)) if k)
+        if kept:
+            found.append(kept)
+    return found
+
+
+def current(text: str, framing: bool = True) -> str:
+    """The normalised message without idioms and its negated, past and (``framing``) hypothetical parts."""
+    return " ".join(current_sentences(text, framing))

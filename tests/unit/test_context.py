@@ -1,0 +1,60 @@
+"""What a message says is happening now (bot.safety.context): negated, past and
+"what if" parts are left out, and negations that are themselves red flags stay."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.safety.context import current
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "i cant feel my legs",
+        "i havent been able to pee all day",
+        "he is not breathing right",
+        "my husband wont wake up and he is not responding",
+        "no feeling in my legs since this morning",
+        "i do not want to live anymore",
+        "there is no point going on",
+        "im not going to be around for my next appointment",
+        "it still hasnt come back today",
+        "he isnt breathing",
+        "is it normal that i cant feel my legs since this morning?",
+        "can you call an ambulance my mom just collapsed",
+        "i had my epidural 2 days ago and now i cant feel my legs",
+    ],
+)
+def test_reports_of_now_are_kept(text):
+    kept = current(text)
+    important = [
+        w
+        for w in ("feel", "pee", "breathing", "wake", "live", "point", "around", "back", "ambulance")
+        if w in text
+    ]
+    assert all(w in kept for w in important), kept
+
+
+@pytest.mark.parametrize(
+    "text, gone",
+    [
+        ("no numbness in my groin, no trouble peeing, just the usual sore back", "numbness"),
+        ("my legs arent weak or numb, just the usual back ache after the shot", "numb"),
+        ("Years ago my leg gave out once after a long hike. Should I mention it?", "gave out"),
+        ("I had a fever after my knee injection back in March but it was the flu", "fever"),
+        ("what if my legs go numb after the epidural?", "numb"),
+        ("can an epidural cause leg weakness?", "weakness"),
+        ("No Fever, No Drainage, Incision Healing Fine", "fever"),
+        ("this hold music is going to be the death of me", "death"),
+        ("what are the warning signs of an infection", "infection"),
+    ],
+)
+def test_denials_past_and_what_ifs_are_left_out(text, gone):
+    assert gone not in current(text)
+
+
+def test_a_crisis_said_as_a_what_if_is_kept_when_framing_is_off():
+    text = "nobody would even notice if i was gone"
+    assert "gone" not in current(text)
+    assert "gone" in current(text, framing=False)
