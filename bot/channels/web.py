@@ -70,6 +70,7 @@ def clinic_config() -> Dict[str, Any]:
     values = settings.template_values()
     return {
         "disclaimer": [messages[key].format(**values) for key in ("disclaimer", "disclaimer_emergency")],
+        "emergency_line": messages["emergency_line"].format(**values),
         "name": settings.name,
         "phone": settings.phone,
         "hours": settings.hours,

@@ -63,6 +63,7 @@ MESSAGES: Tuple[str, ...] = (
     "out_of_scope",
     "disclaimer",
     "disclaimer_emergency",
+    "emergency_line",
     "sources_intro",
     "sources_refer",
     "sources_none",

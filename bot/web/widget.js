@@ -271,6 +271,8 @@
   var restartButton = el("button", { type: "button", className: "restart", text: "Start over" });
   var closeButton = el("button", { type: "button", className: "close", "aria-label": "Close chat" }, [icon(ICON_CLOSE, 22)]);
   var banner = el("div", { className: "banner", role: "alert", hidden: true });
+  // Always on show above the conversation, however far it scrolls: the emergency number.
+  var emergencyLine = el("p", { className: "emergency-line" });
   var notice = el("div", { className: "notice" });
   var messagesList = el("ol", { className: "messages", "aria-label": "Messages" });
   var typing = el("div", { className: "typing", hidden: true }, [
@@ -299,6 +301,7 @@
   var privacy = el("p", { id: "pcc-privacy", className: "privacy", text: "Please don't type your name, birth date or other personal details." });
   var panel = el("section", { id: "pcc-panel", className: "panel", role: "dialog", "aria-labelledby": "pcc-title", hidden: true }, [
     el("div", { className: "head" }, [el("div", { className: "head-text" }, [title, subtitle]), restartButton, closeButton]),
+    emergencyLine,
     banner,
     log,
     form,
@@ -335,6 +338,8 @@
     notice.appendChild(el("span", { className: "notice-icon" }, [icon(ICON_INFO, 20)]));
     notice.appendChild(body);
     subtitle.textContent = cfg && cfg.name ? cfg.name : "";
+    emergencyLine.textContent = "";
+    appendLinked(emergencyLine, cfg && cfg.emergency_line ? cfg.emergency_line : "Emergency? Call your local emergency number now.");
   }
 
   function lastBotIndexWithButtons() {

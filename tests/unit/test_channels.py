@@ -46,6 +46,7 @@ def test_config_is_the_clinic_settings_and_the_disclaimer_from_the_knowledge_fil
             knowledge.messages["disclaimer"].format(**values),
             knowledge.messages["disclaimer_emergency"].format(**values),
         ],
+        "emergency_line": knowledge.messages["emergency_line"].format(**values),
         "name": settings.name,
         "phone": settings.phone,
         "hours": settings.hours,
