@@ -74,7 +74,9 @@ _HYPOTHETICAL = re.compile(
     r"|what happens (?:if|when)|what (?:should|do) (?:i|we) (?:do|watch for|look out for)"
     r"|should i (?:worry|be worried|watch|look out)|do i need to worry|(?:is|are) (?:it|they|that|this) common"
     r"|how (?:common|often|likely|rare)|what would|would (?:i|it|that|he|she)|counts? as|difference between"
-    r"|(?:read|reading|heard|hearing|learn|learning|worried|worrying|nervous|scared|asking) about|in general)"
+    r"|(?:read|reading|heard|hearing|learn|learning|worried|worrying|nervous|scared|asking) about|in general"
+    r"|signs? (?:that|the|my|his|her)|is it (?:ok|okay|bad|safe|alright|fine) (?:to|if)|do people|does anyone"
+    r"|just wondering|for the future|in the future|(?:want|wanted|wanting) to be prepared|before (?:my|the) (?:surgery|procedure|trial|injection|implant))"
 )
 
 
@@ -91,13 +93,30 @@ _IDIOM = re.compile(
     r"|killing me (?:softly|slowly)|dying to|dead (?:tired|on my feet|beat)|(?:bored|scared|sick|worried|tired) to death"
     r"|to die for|(?:i )?could kill for|(?:nearly|almost) died laughing|laughed so hard|drop dead gorgeous"
     r"|(?:bleeding|bled) (?:me )?(?:dry|money)|my (?:bank account|wallet) is bleeding|overdosed on (?:netflix|tv|chocolate|coffee|sugar)"
-    r"|heart attack (?:of a|when i saw the) bill|gave me a heart attack|(?:insurance|pharmacy|hold music|paperwork|traffic|bill) (?:is|are) (?:killing|going to kill) me)\b"
+    r"|heart attack (?:of a|when i saw the) bill|gave me a heart attack|alarm clock|smoke alarm|car alarm|fire alarm"
+    r"|(?:going to|gonna|could|will|i'?ll) kill (?:my|him|her|them|the)\b(?! ?self)|giving up on (?!life|living|myself|everything)\w+"
+    r"|(?:insurance|pharmacy|hold music|paperwork|traffic|bill) (?:is|are) (?:killing|going to kill) me)\b"
 )
+
+
+# A sign that has passed, or that the care team said to expect: the clause it closes
+# and those before it in the sentence are not happening now.
+_RESOLVED = re.compile(
+    r"\b(?:(?:but |and )?now (?:i ?'?m|im|he ?'?s|hes|she ?'?s|shes|it ?'?s|its|they ?'?re|i am|he is|she is|it is)"
+    r" (?:fine|ok|okay|walking|normal|back to normal|better|gone|all good)"
+    r"|(?:the )?(?:nurse|doctor|dr|team|sheet|leaflet|video|they) (?:\w+ ){0,2}(?:said|told us|told me|warned|mentioned)"
+    r" (?:\w+ ){0,6}(?:would|might|could|normal|expected|happen|numbing|anaesthetic|anesthetic|wear off)"
+    r"|which (?:the )?(?:nurse|doctor|they) (?:warned|told) (?:us|me) about|as expected|went away (?:after|by)"
+    r"|(?:has|have|had) (?:gone|worn) (?:away|off)|wore off|passed after|(?:is|are|was) gone (?:now|by)|back to (?:my )?(?:old )?baseline"
+    r"|(?:says|said) (?:that ?'?s|thats|it ?'?s|its|this is|it was) (?:normal|fine|expected|grief|ok|okay|nothing))"
+)
+# A joke is not a report ("can't feel my legs after that hike lol").
+_JOKE = re.compile(r"\b(?:lol|lmao|haha\w*|jk|just kidding|kidding)\b")
 
 
 def _current_clause(clause: str, framing: bool = True) -> str:
     clean = _IDIOM.sub(" ", normalise(clause)).strip()
-    if not clean or _PAST.search(clean):
+    if not clean or _PAST.search(clean) or (framing and _JOKE.search(clean)):
         return ""
     cut = len(clean)
     for pattern in (_NEGATION, _HYPOTHETICAL) if framing else (_NEGATION,):
@@ -116,9 +135,16 @@ def current_sentences(text: str, framing: bool = True) -> List[str]:
     """
     found = []
     for sentence in _SENTENCE_END.split(text or ""):
-        kept = " ".join(k for k in (_current_clause(c, framing) for c in clauses(sentence)) if k)
+        kept: List[str] = []
+        for clause in clauses(sentence):
+            if _RESOLVED.search(normalise(clause)):
+                kept = []
+                continue
+            part = _current_clause(clause, framing)
+            if part:
+                kept.append(part)
         if kept:
-            found.append(kept)
+            found.append(" ".join(kept))
     return found
 
 

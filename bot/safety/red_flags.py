@@ -38,7 +38,9 @@ _SYMPTOMS: Dict[str, str] = {
         r"|done with (?:life|living|everything|it all|being alive)|(?:only|last) thing keeping me (?:here|alive|going)"
         r"|ends? it all|end things|signing off (?:for the last time|for good|forever)|(?:made|writing|wrote) (?:a |my )?will\b"
         r"|who gets what|(?:goodbye|suicide) (?:note|letter)|(?:cut|cutting|burn\w*|scratch\w*) (?:my |his |her )?(?:arms?|legs?|wrists?|skin|thighs?) (?:\w+ ){0,2}(?:till|until) (?:they|it) (?:bled|bleed)"
-        r"|(?:giving|gave) (?:away )?(?:all )?(?:my|his|her) (?:stuff|things|dog|cat|guns?) away|i ?'?m done done)"
+        r"|(?:giving|gave) (?:away )?(?:all )?(?:my|his|her) (?:stuff|things|dog|cat|guns?) away|done done"
+        r"|(?:note|letter|message|text) (?:\w+ ){0,8}(?:sorry|goodbye|good bye|love you all)|love you all"
+        r"|(?:just )?wanted (?:it|the pain|everything|this) (?:all )?to (?:stop|end|be over)|took (?:\w+ ){0,5}on purpose)"
     ),
     "allergic_reaction": (
         r"\b(?:throat (?:\w+ ){0,4}(?:closing|swell\w*|tight)"
@@ -80,7 +82,7 @@ _SYMPTOMS: Dict[str, str] = {
     ),
     "stated_emergency": (
         r"\b(?:(?:this|it) is an emergency|it ?'?s an emergency|emergency ?!|call (?:an |the )?ambulance"
-        r"|(?:need|needs) (?:an )?ambulance|help me (?:now|please)|(?:need|needs) help (?:right )?now)"
+        r"|(?:need|needs) (?:an )?ambulance|help me (?:now|please)|(?:need|needs) help (?:right )?now|sos|mayday)"
     ),
     "bladder_bowel_saddle": (
         r"\b(?:(?:lost|losing|loss of|lose|no|can ?'?t|cannot|cant) (?:the )?(?:control (?:of |over )?)?"
@@ -117,13 +119,15 @@ _SYMPTOMS: Dict[str, str] = {
         + r"|keep (?:on )?falling|paralys\w*|paralyz\w*|foot drop|dragging my (?:leg|foot))"
     ),
     "pump_problem": (
-        r"\b(?:pump\w* (?:\w+ ){0,8}(?:alarm\w*|beep\w*|chirp\w*|going off|went off|goes off|buzz\w*|stopped|overdue|was due|missed)"
+        r"\b(?:(?:bulge|bulging|lump|sticking out|flipped|turned over) (?:\w+ ){0,6}pump|pump (?:\w+ ){0,4}(?:bulg\w*|flipped|turned over|sticking out)"
+        r"|pump\w* (?:\w+ ){0,8}(?:alarm\w*|beep\w*|chirp\w*|going off|went off|goes off|buzz\w*|stopped|overdue|was due|missed)"
         r"|(?:sweating|shaking|twitching|itch\w*|drowsy|sleepy|confused|groggy) (?:\w+ ){0,8}pump"
         r"|(?:alarm\w*|beep\w*) (?:\w+ ){0,5}pump"
         r"|withdraw(?:al|ing))"
     ),
     "stimulator_problem": (
-        r"\b(?:(?:stimulator|stim|scs|device|battery|ipg|leads?) (?:\w+ ){0,6}(?:shock\w*|jolt\w*|zapp?\w*)"
+        r"\b(?:(?:bulge|bulging|sticking out|poking) (?:\w+ ){0,6}(?:battery|stimulator|ipg|generator)|(?:battery|stimulator|ipg|generator) (?:\w+ ){0,4}(?:bulg\w*|sticking out|poking (?:out|through))"
+        r"|(?:stimulator|stim|scs|device|battery|ipg|leads?) (?:\w+ ){0,6}(?:shock\w*|jolt\w*|zapp?\w*)"
         r"|(?:shock\w*|jolt\w*|zapp\w*) (?:\w+ ){0,5}(?:stimulator|stim|scs|device))"
     ),
     "positional_headache": (

@@ -53,7 +53,7 @@ DEFAULT_THRESHOLDS: Dict[str, float] = {"emergency": 0.5, "crisis": 0.4, "urgent
 # Words that say a procedure (or its site) is what the message is about.
 _PROCEDURE_WORDS = re.compile(
     r"\b(?:injections?|injected|procedures?|shots?|surgery|surgeries|operation|implant\w*|incisions?|site|pump"
-    r"|stimulat\w*|stim|blocks?|epidurals?|ablations?|rfa|infusions?|wound|needles?|trial|esi|scs|leads?"
+    r"|stimulat\w*|stim|blocks?|epidurals?|ablations?|rfa|infusions?|wound|needles?|trial|esi|scs|leads?|trigger points?|tpi"
     r"|battery|cortisone|steroids?|ketamine|lidocaine|facet|nerve burn\w*|spinal tap|puncture|refill\w*"
     r"|dressing|bandage|stitches|staples|sutures?)\b"
 )
@@ -61,7 +61,10 @@ _PROCEDURE_WORDS = re.compile(
 _DONE = re.compile(
     r"\b(?:had|got|did|done|after|since|ago|yesterday|today|this morning|last (?:week|night)"
     r"|on (?:mon|tues|wednes|thurs|fri|satur|sun)day|put in|implanted|refilled|placed"
-    r"|where (?:they|the|he|she|you|it)|site|spot|incision|wound|scar|stitches|pocket)\b"
+    r"|where (?:they|the|he|she|you|it)|site|spot|incision|wound|scar|stitches|pocket|level"
+    r"|(?:mon|tues|wednes|thurs|fri|satur|sun)day'?s (?:\w+ ){0,2}(?:injections?|procedure|shots?|blocks?|rfa|ablation|epidural)"
+    # An implanted device tells of the procedure that put it in.
+    r"|pump|stimulator|stim|battery|ipg|leads?|implant\w*)\b"
 )
 
 
