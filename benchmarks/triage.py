@@ -44,8 +44,8 @@ from bot.safety.triage import (
     NONE,
     TriageModel,
     assess,
+    guard_training_set,
     mentions_recent_procedure,
-    training_set,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -160,7 +160,7 @@ def negatives_from_training() -> List[str]:
 
 def train(triage: Triage, settings: Mapping[str, float]) -> TriageModel:
     """The classifier exactly as ``TriageGuard.train`` fits it."""
-    texts, labels = training_set(triage, negatives_from_training())
+    texts, labels = guard_training_set(load_knowledge(), negatives_from_training())
     return TriageModel.fit(texts, labels, C=float(settings.get("C", 10.0)))
 
 
@@ -293,7 +293,7 @@ def evaluate(settings: Optional[Mapping[str, float]] = None) -> Dict[str, Any]:
 def cross_validate(settings: Mapping[str, float], folds: int = 5, seed: int = 2024) -> Dict[str, Any]:
     """Per level, recall and false alarms of the training examples by threshold, in ``folds`` folds."""
     triage = load_knowledge().triage
-    texts, labels = training_set(triage, negatives_from_training())
+    texts, labels = guard_training_set(load_knowledge(), negatives_from_training())
     order = list(range(len(texts)))
     random.Random(seed).shuffle(order)
     grid = [round(0.05 * i, 2) for i in range(1, 15)]

@@ -47,8 +47,8 @@ from bot.safety.triage import (
     SELF_HARM,
     TriageModel,
     assess,
+    guard_training_set,
     mentions_recent_procedure,
-    training_set,
 )
 
 PROCEDURE_ENTITY = "procedure"
@@ -332,7 +332,7 @@ class TriageGuard(GraphComponent):
             for e in training_data.intent_examples
             if e.get(TEXT) and e.get(INTENT) not in (EMERGENCY_INTENT, None)
         ]
-        texts, labels = training_set(load_knowledge().triage, negatives)
+        texts, labels = guard_training_set(load_knowledge(), negatives)
         self.model = TriageModel.fit(texts, labels, C=float(self._config["C"]))
         with self._model_storage.write_to(self._resource) as directory:
             self.model.save(directory)

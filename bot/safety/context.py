@@ -76,7 +76,7 @@ _HYPOTHETICAL = re.compile(
     r"|how (?:common|often|likely|rare)|what would|would (?:i|it|that|he|she)|counts? as|difference between"
     r"|(?:read|reading|heard|hearing|learn|learning|worried|worrying|nervous|scared|asking) about|in general"
     r"|signs? (?:that|the|my|his|her)|is it (?:ok|okay|bad|safe|alright|fine) (?:to|if)|do people|does anyone"
-    r"|just wondering|for the future|in the future|(?:want|wanted|wanting) to be prepared|before (?:my|the) (?:surgery|procedure|trial|injection|implant))"
+    r"|(?:is|would|will) (?:it|this|that) (?:be |count as )?(?:an emergency|urgent|serious|dangerous)|just wondering|for the future|in the future|(?:want|wanted|wanting) to be prepared|before (?:my|the) (?:surgery|procedure|trial|injection|implant))"
 )
 
 

@@ -35,14 +35,17 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import yaml
 
-from bot.knowledge import LEVELS, Triage
+from bot.knowledge import LEVELS, KnowledgeBase, Triage
 from bot.safety.context import current, current_sentences
-from bot.safety.red_flags import SELF_HARM, detect_red_flags, framed_as_question, normalise
+from bot.safety.red_flags import SELF_HARM, detect_red_flags, normalise
 
 NONE = "none"
 EXAMPLES_PATH = Path(__file__).parent / "triage_examples.yml"
 #: Every examples file, each from its own writer (more writers, more ways of saying things).
-EXAMPLES_PATHS: Tuple[Path, ...] = (EXAMPLES_PATH, Path(__file__).parent / "triage_examples_2.yml")
+EXAMPLES_PATHS: Tuple[Path, ...] = tuple(
+    Path(__file__).parent / name
+    for name in ("triage_examples.yml", "triage_examples_2.yml", "triage_examples_3.yml")
+)
 SETTINGS_FILE = "triage.json"
 ARRAYS_FILE = "triage.npz"
 
@@ -63,8 +66,13 @@ _DONE = re.compile(
     r"|on (?:mon|tues|wednes|thurs|fri|satur|sun)day|put in|implanted|refilled|placed"
     r"|where (?:they|the|he|she|you|it)|site|spot|incision|wound|scar|stitches|pocket|level"
     r"|(?:mon|tues|wednes|thurs|fri|satur|sun)day'?s (?:\w+ ){0,2}(?:injections?|procedure|shots?|blocks?|rfa|ablation|epidural)"
-    # An implanted device tells of the procedure that put it in.
-    r"|pump|stimulator|stim|battery|ipg|leads?|implant\w*)\b"
+    r")\b"
+)
+# A device of the patient's own tells of the procedure that put it in ("pain around
+# my pump"); a device named in a question does not ("what is a stimulator?").
+_OWN_DEVICE = re.compile(
+    r"\b(?:my|his|her|the) (?:\w+ ){0,2}(?:pump|stimulator|stim|battery|ipg|leads?|implant|generator)\b"
+    r"(?! (?:trial|surgery|implant) (?:is|will be|next|on|in)\b)"
 )
 
 
@@ -79,12 +87,28 @@ def mentions_recent_procedure(text: str) -> bool:
     return bool(_PROCEDURE_WORDS.search(clean) and _DONE.search(clean))
 
 
+def after_a_procedure(text: str) -> bool:
+    """Whether a sign in this message comes after a procedure: one it tells of, or a device."""
+    return mentions_recent_procedure(text) or bool(_OWN_DEVICE.search(normalise(text or "")))
+
+
 # ---------------------------------------------------------------------- the classifier
 
 _WINDOW, _STRIDE = 16, 8
 #: The key of a probabilities mapping that holds the crisis probability of the whole
 #: message as written (negated or past parts included): the gentle crisis line.
 UNSCOPED_CRISIS = f"{SELF_HARM}:as_written"
+# A question about information (side effects, risks, how common): suicide named in
+# one is not a crisis the patient reports ("how rare are suicidal thoughts with ketamine?").
+_INFO_QUESTION = re.compile(
+    r"\b(?:side[- ]?effects?|risks?|causes?|cause (?:it|them|this|that)|how (?:rare|common|often|likely)|chances?"
+    r"|warning signs?|signs of|what counts as|is it (?:common|possible)|family history|statistics|studies|research)\b"
+)
+# ...unless the person says what they themselves want, feel or did.
+_OWN_INTENT = re.compile(
+    r"\b(?:i|i ?'?m|im|i am|i ?'?ve|ive|i ?'?d|id)\b (?:\w+ ){0,3}(?:want|wanna|going to|gonna|will|plan|planning"
+    r"|thinking|think|feel|feeling|wish|ready|tried|took|taken|have been|been|don ?'?t want|do not want|can ?'?t go on)\b"
+)
 
 
 def parts(text: str) -> List[str]:
@@ -185,7 +209,11 @@ class TriageModel:
         pieces = [parts(t) for t in texts]
         n = len(texts)
         # Then, per text: as written (the gentle crisis line), and without its past parts (a crisis).
-        flat = [p for ps in pieces for p in ps] + [normalise(t) for t in texts] + [current(t, False) for t in texts]
+        flat = (
+            [p for ps in pieces for p in ps]
+            + [normalise(t) for t in texts]
+            + [current(t, False) for t in texts]
+        )
         rows = self._softmax(flat)
         none = self.classes.index(NONE) if NONE in self.classes else None
         crisis = self.classes.index(SELF_HARM) if SELF_HARM in self.classes else None
@@ -247,7 +275,9 @@ class ExamplesError(ValueError):
     """The triage examples file is malformed; the message names the category."""
 
 
-def read_examples(triage: Triage, path: Path = EXAMPLES_PATH, phrasings: bool = True) -> List[Tuple[str, str]]:
+def read_examples(
+    triage: Triage, path: Path = EXAMPLES_PATH, phrasings: bool = True
+) -> List[Tuple[str, str]]:
     """``(text, category)`` pairs: an examples file, plus the knowledge file's phrasings.
 
     Raises:
@@ -281,18 +311,21 @@ def training_set(
     paths: Sequence[Path] = EXAMPLES_PATHS,
     stories: bool = True,
     seed: int = 2024,
+    names: Iterable[str] = (),
 ) -> Tuple[List[str], List[str]]:
     """Texts and labels to fit :class:`TriageModel`: examples, phrasings and ``negatives``.
 
     ``negatives`` are ordinary messages (the NLU training examples of every intent
-    but ``emergency``); a text labelled with a category is never also a negative.
+    but ``emergency``), and ``names`` the procedures' names and aliases (a name on its
+    own, "the stimulator", is never a red flag); a text labelled with a category is
+    never also a negative.
     With ``stories``, long messages are made up as patients write them: every
     red-flag example told in the middle of one or two ordinary messages keeps its
     category, and as many stories of ordinary messages alone are ``none``.
     """
     pairs = [pair for path in paths for pair in read_examples(triage, path, phrasings=path == paths[0])]
     positive = {normalise(t) for t, label in pairs if label != NONE}
-    pairs += [(t, NONE) for t in negatives if normalise(t) not in positive]
+    pairs += [(t, NONE) for t in [*negatives, *names] if normalise(t) not in positive]
     if stories:
         pairs += _stories(pairs, random.Random(seed))
     seen, texts, labels = set(), [], []
@@ -303,6 +336,22 @@ def training_set(
             texts.append(text)
             labels.append(label)
     return texts, labels
+
+
+def guard_training_set(knowledge: KnowledgeBase, negatives: Iterable[str]) -> Tuple[List[str], List[str]]:
+    """What ``TriageGuard`` trains on (and ``make evaluate`` with it): one place for both.
+
+    The examples files, the knowledge file's phrasings, ``negatives`` (the NLU
+    examples of every other intent), every procedure name and alias alone and with
+    "the"/"my", and the made-up stories.
+    """
+    names = [
+        form
+        for aliases in knowledge.aliases().values()
+        for a in aliases
+        for form in (a, f"the {a}", f"my {a}")
+    ]
+    return training_set(knowledge.triage, negatives, names=names)
 
 
 def _stories(pairs: Sequence[Tuple[str, str]], rng: random.Random) -> List[Tuple[str, str]]:
@@ -375,7 +424,7 @@ def assess(
     text = text[:5000]
     # A sign that is a red flag only after a procedure needs one that has happened:
     # "a fever since my injection", not "a fever; can I still have my injection friday?".
-    procedure_named = recent_procedure or mentions_recent_procedure(text)
+    procedure_named = recent_procedure or after_a_procedure(text)
     raised: Dict[str, str] = {}
     for flag in detect_red_flags(current(text)):
         if flag.category in triage.categories:
@@ -383,7 +432,9 @@ def assess(
     # Self-harm words in a question, or in a negated or past part ("my uncle died by
     # suicide years ago", "how rare are suicidal thoughts with ketamine?") are not
     # a crisis now; the gentle crisis line goes with the answer.
-    if SELF_HARM in raised and framed_as_question(text):
+    clean = normalise(text)
+    question = bool(_INFO_QUESTION.search(clean)) and not _OWN_INTENT.search(clean)
+    if SELF_HARM in raised and question:
         del raised[SELF_HARM]
     unsure_crisis = SELF_HARM not in raised and any(f.category == SELF_HARM for f in detect_red_flags(text))
 
@@ -397,6 +448,11 @@ def assess(
         eligible = [c for c in members if procedure_named or not c.needs_procedure]
         total = sum(probabilities.get(c.id, 0.0) for c in members)
         eligible_total = sum(probabilities.get(c.id, 0.0) for c in eligible)
+        if level == "crisis" and not raised.get(SELF_HARM) and question:
+            # "How rare are suicidal thoughts with ketamine?": a question, not a
+            # crisis; the crisis line goes with the answer.
+            crisis_check = crisis_check or total >= limits["crisis_check"]
+            continue
         if eligible and eligible_total >= limits[level]:
             best = max(eligible, key=lambda c: probabilities.get(c.id, 0.0))
             raised[best.id] = "rule+model" if best.id in raised else "model"
@@ -445,4 +501,5 @@ __all__ = [
     "mentions_recent_procedure",
     "read_examples",
     "training_set",
+    "guard_training_set",
 ]
