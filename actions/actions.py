@@ -9,6 +9,7 @@ of, too), and when triage was unsure about a crisis the answer shows the crisis 
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from typing import Any, Dict, List
 
 from rasa_sdk import Action, Tracker
@@ -49,12 +50,16 @@ def triage_entities(tracker: Tracker) -> List[Dict[str, Any]]:
     return list(tracker.latest_message.get("entities") or [])
 
 
-class PatientAction(Action):
-    """An action that answers a patient: red flags first, then :meth:`outcome`."""
+class PatientAction(Action, ABC):
+    """An action that answers a patient: red flags first, then :meth:`outcome`.
 
+    Abstract, so the action server (which registers every subclass of ``Action``
+    that is not abstract) does not register it.
+    """
+
+    @abstractmethod
     def outcome(self, replies: Responder, tracker: Tracker) -> Outcome:
         """What this action says when no red flag comes first."""
-        raise NotImplementedError
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]

@@ -194,10 +194,28 @@ def test_user_and_bot_text_is_shown_as_text(new_page, demo_url, bot):
     )
 
 
-def test_red_flag_gets_emergency_instructions_first(new_page, demo_url, responder):
-    chat = open_chat(new_page, demo_url)
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_red_flag_gets_emergency_instructions_first(new_page, demo_url, knowledge, settings, viewport):
+    chat = open_chat(new_page, demo_url, viewport=viewport)
     replies = chat.ask("I suddenly can't feel my legs", 2)
-    assert replies[0] == responder.message("emergency")
+    emergency = knowledge.triage.levels["emergency"]
+    values = settings.template_values()
+    assert replies == [emergency.message.format(**values), emergency.then.format(**values)]
+
+    # The emergency number stays in view: the instructions are scrolled to from their
+    # start, with the number as a link to call...
+    first = chat.page.locator(".msg.bot").nth(-2)
+    digits = re.sub(r"[^\d+]", "", settings.emergency_number)
+    call = first.locator(f'a[href="tel:{digits}"]')
+    expect(call).to_have_text(settings.emergency_number)
+    expect(call).to_be_in_viewport()
+    # ...and the notice with it is still shown above the conversation.
+    notice = chat.page.locator(".notice")
+    expect(notice).to_be_visible()
+    expect(notice).to_be_in_viewport()
+    expect(notice).to_contain_text("Not for emergencies")
+    expect(notice).to_contain_text(settings.emergency_number)
+    expect(notice).to_contain_text(settings.crisis_line)
 
 
 def test_rest_fallback_when_socket_io_is_blocked(new_page, demo_url, knowledge, referral):

@@ -134,11 +134,15 @@ def test_buttons_are_slack_buttons_and_a_click_answers(channels, knowledge, refe
     assert stimulator["text"]["text"] in json.dumps(update.params["blocks"])
 
 
-def test_red_flag_comes_first(channels, knowledge):
+def test_red_flag_comes_first(channels, knowledge, settings):
     user, channel = new_id("U"), new_id("D")
     say(channels, "I suddenly can't feel my legs since the injection", user, channel)
-    first = texts(posts(channels, channel, 1))[0]
-    assert first.startswith(knowledge.messages["emergency"].split("{")[0])
+    emergency = knowledge.triage.levels["emergency"]
+    values = settings.template_values()
+    assert texts(posts(channels, channel, 2)) == [
+        emergency.message.format(**values),
+        emergency.then.format(**values),
+    ]
 
 
 def test_reply_goes_in_the_thread_the_patient_wrote_in(channels, knowledge, referral):

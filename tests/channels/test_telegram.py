@@ -133,8 +133,12 @@ def test_start_greets_and_red_flags_come_first(channels, telegram, knowledge, se
     (greeting,) = sent_to(telegram, chat, 1)
     assert settings.name in greeting.params["text"] and settings.emergency_number in greeting.params["text"]
     say(channels, chat, "I lost control of my bladder this morning")
-    alarm = sent_to(telegram, chat, 2)[1]
-    assert alarm.params["text"].startswith(knowledge.messages["emergency"].split("{")[0])
+    emergency = knowledge.triage.levels["emergency"]
+    values = settings.template_values()
+    assert [call.params["text"] for call in sent_to(telegram, chat, 3)[1:]] == [
+        emergency.message.format(**values),
+        emergency.then.format(**values),
+    ]
 
 
 def test_requests_without_the_secret_get_403_and_no_reply(channels, telegram):

@@ -63,25 +63,99 @@ def test_typed_procedure_answers_the_pending_question(bot, knowledge):
     assert bot.texts(sender, "the nerve block")[0] == knowledge.answer("nerve_block", "preparation").text
 
 
+def level_texts(knowledge, settings, level):
+    """A triage level's message, then what to do after it, as the bot words them."""
+    values = settings.template_values()
+    found = knowledge.triage.levels[level]
+    return [found.message.format(**values), found.then.format(**values)]
+
+
 @pytest.mark.parametrize(
-    "message, category",
+    "message, level",
     [
         ("I suddenly can't feel my legs since the injection", "emergency"),
         ("I lost control of my bladder this morning", "emergency"),
-        ("my pain pump is beeping and I feel shaky", "emergency"),
-        ("I want to kill myself", "emergency_self_harm"),
+        ("I can't breathe", "emergency"),
+        ("my pain pump is beeping and I feel shaky", "urgent"),
+        ("the injection site is red and swollen", "urgent"),
+        ("I want to kill myself", "crisis"),
     ],
 )
-def test_red_flags_come_first(bot, knowledge, settings, message, category):
+def test_red_flags_come_first(bot, knowledge, settings, message, level):
     sender = new_sender()
     bot.send(sender, "what is an epidural")
     texts = bot.texts(sender, message)
-    expected_first = knowledge.messages[category].split("{")[0]
-    assert texts[0].startswith(expected_first)
-    assert (
-        settings.crisis_line if category == "emergency_self_harm" else settings.emergency_number
-    ) in texts[0]
-    assert settings.phone in texts[-1]
+    message_first, then = level_texts(knowledge, settings, level)
+    assert texts[0] == message_first
+    assert texts == [message_first, then]
+    who_to_call = {
+        "emergency": settings.emergency_number,
+        "crisis": settings.crisis_line,
+        "urgent": settings.phone,
+    }
+    assert who_to_call[level] in texts[0]
+    assert bot.slot(sender, "triage_level") == level
+    assert bot.slot(sender, "pending_topic") is None
+
+
+HEADACHE = "i have a headache that gets better when i lie down"
+
+
+def test_a_positional_headache_is_urgent_only_after_a_procedure_the_conversation_told_of(
+    bot, knowledge, settings, referral
+):
+    sender = new_sender()
+    # On its own, a headache is an ordinary message: here, a question about recovery.
+    alone = bot.texts(sender, HEADACHE)
+    assert alone == [knowledge.messages["ask_which_procedure"]]
+    assert bot.slot(sender, "triage_level") is None
+    assert bot.slot(sender, "recent_procedure") is None
+
+    # The patient tells of a procedure (answering the pending question about it)...
+    assert bot.texts(sender, "i had my epidural yesterday") == [
+        knowledge.answer("epidural_steroid_injection", "recovery_time").text,
+        referral,
+    ]
+    assert bot.slot(sender, "recent_procedure") == "yes"
+    assert bot.slot(sender, "triage_level") is None
+
+    # ...and now the same headache needs the clinic today.
+    assert bot.texts(sender, HEADACHE) == level_texts(knowledge, settings, "urgent")
+    assert bot.slot(sender, "triage_level") == "urgent"
+
+
+@pytest.mark.parametrize(
+    "message", ["what counts as an emergency", "what if my legs go numb after the injection"]
+)
+def test_a_message_the_intent_classifier_calls_emergency_gets_no_crisis_line_without_a_red_flag(
+    bot, responder, settings, message
+):
+    """The intent classifier alone ranks these ``emergency`` first; triage finds no red flag,
+    so TriageGuard uses the next intent (here below the fallback threshold: ``nlu_fallback``).
+    Formerly an ``emergency`` without a category gave both the emergency and the crisis line."""
+    sender = new_sender()
+    texts = bot.texts(sender, message)
+    assert texts == responder.fallback(None).texts
+    assert not any(settings.crisis_line in text for text in texts)
+    assert responder.level_message("emergency") not in texts
+    assert bot.slot(sender, "triage_level") is None
+    intents = [
+        e["parse_data"]["intent"]["name"] for e in bot.tracker(sender)["events"] if e["event"] == "user"
+    ]
+    assert intents == ["nlu_fallback"]
+
+
+def test_an_unsure_crisis_gets_the_crisis_line_with_the_answer(bot, knowledge, settings, referral):
+    # Self-harm words about the past: no crisis now, but the gentle crisis line goes first.
+    sender = new_sender()
+    texts = bot.texts(sender, "in the past i was suicidal. how long does ketamine relief last")
+    assert texts == [
+        knowledge.triage.crisis_check.format(**settings.template_values()),
+        knowledge.answer("iv_infusion", "relief_duration").text,
+        referral,
+    ]
+    assert bot.slot(sender, "triage_level") is None
+    assert bot.slot(sender, "last_answer") == "iv_infusion/relief_duration"
 
 
 def test_ordinary_risk_question_is_not_a_red_flag(bot, knowledge, referral):

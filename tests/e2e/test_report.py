@@ -4,6 +4,7 @@ real servers."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 
 import pytest
@@ -24,7 +25,18 @@ def test_report_on_scripted_conversations(bot, knowledge, tmp_path):
         ],
         f"{prefix}-2": ["what are the risks of an epidural?", "/feedback_helpful", "/ask_source"],
         f"{prefix}-3": ["what's the weather tomorrow", "who won the football game", "I want to kill myself"],
-        f"{prefix}-4": ["zxqv wpfk brrrt", "what is radiofrequency ablation"],
+        f"{prefix}-4": [
+            "zxqv wpfk brrrt",
+            "what is radiofrequency ablation",
+            "in the past i was suicidal. how long does ketamine relief last",
+        ],
+        # A headache alone is no red flag; after a procedure the patient told of, it is urgent.
+        f"{prefix}-5": [
+            "i have a headache that gets better when i lie down",
+            "i had my epidural yesterday",
+            "i have a headache that gets better when i lie down",
+            "my pain pump is beeping",
+        ],
     }
     for sender, messages in script.items():
         for message in messages:
@@ -33,13 +45,29 @@ def test_report_on_scripted_conversations(bot, knowledge, tmp_path):
     today = dt.date.today()
     turns = [t for t in read_turns(str(bot.db), today, today) if t.sender.startswith(prefix)]
     report = build_report(turns, today, today)
-    assert report.conversations == 4
+    assert report.conversations == 5
     assert report.messages == sum(len(m) for m in script.values())
     assert report.top_cells[0] == ("radiofrequency_ablation/overview", 2)
     # The comment after "not helpful" was itself a recovery question, and answered.
     assert ("radiofrequency_ablation/recovery_time", 2) in report.top_cells
     assert report.unhelpful_comments == ["I wanted to know if I can play golf"]
-    assert report.red_flags == {"self_harm": 1}
+    assert report.red_flags == {"suicide_self_harm": 1, "positional_headache": 1, "pump_problem": 1}
+    assert report.triage_levels == {"crisis": 1, "urgent": 2}
+    assert report.crisis_checks == 1
+    by_text = {(t.sender, t.text): t for t in turns}
+    crisis = by_text[(f"{prefix}-3", "I want to kill myself")]
+    assert (crisis.red_flags, crisis.triage_level, crisis.crisis_check) == (
+        ["suicide_self_harm"],
+        "crisis",
+        False,
+    )
+    unsure = by_text[(f"{prefix}-4", script[f"{prefix}-4"][-1])]
+    assert (unsure.red_flags, unsure.triage_level, unsure.crisis_check) == ([], None, True)
+    headaches = [t for t in turns if t.sender == f"{prefix}-5" and t.text == script[f"{prefix}-5"][0]]
+    assert [(t.red_flags, t.conditional, t.triage_level) for t in headaches] == [
+        ([], ["positional_headache"], None),
+        ([], ["positional_headache"], "urgent"),
+    ]
     assert report.feedback == {
         "radiofrequency_ablation/recovery_time": {"helpful": 0, "unhelpful": 1},
         "epidural_steroid_injection/risks": {"helpful": 1, "unhelpful": 0},
@@ -54,6 +82,15 @@ def test_report_on_scripted_conversations(bot, knowledge, tmp_path):
     assert main(["--db", str(bot.db), "--out", str(out)]) == 0
     markdown = (out / "report.md").read_text()
     assert "radiofrequency_ablation/overview" in markdown and "Red-flag triggers" in markdown
+    assert "| level | times |" in markdown and "Crisis line shown alongside an answer" in markdown
+    for category, level in (
+        ("suicide_self_harm", "crisis"),
+        ("positional_headache", "urgent"),
+        ("pump_problem", "urgent"),
+    ):
+        assert re.search(rf"^\| {category} \| {level} \| [1-9]\d* \|$", markdown, re.M), category
+    for level in ("crisis", "urgent"):
+        assert re.search(rf"^\| {level} \| [1-9]\d* \|$", markdown, re.M), level
     assert (out / "report.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -98,6 +135,8 @@ def test_report_reads_a_postgresql_tracker_store_the_same_way(bot, tmp_path):
         target.engine.dispose()
     assert from_postgres.messages == from_sqlite.messages == 4
     assert from_postgres.top_cells == from_sqlite.top_cells == [("nerve_block/overview", 1)]
-    assert from_postgres.red_flags == from_sqlite.red_flags == {"cardio_respiratory": 1}
+    assert from_postgres.red_flags == from_sqlite.red_flags == {"chest_breathing_fainting": 1}
+    assert from_postgres.triage_levels == from_sqlite.triage_levels == {"emergency": 1}
+    assert from_postgres.crisis_checks == from_sqlite.crisis_checks == 0
     assert from_postgres.feedback == from_sqlite.feedback
     assert from_postgres.out_of_scope_rate == from_sqlite.out_of_scope_rate

@@ -97,19 +97,107 @@ def test_a_failed_answer_apologises_with_the_phone_refers_and_listens(domain, re
     assert not any(isinstance(e, SlotSet) for e in events)  # the conversation's context is kept
 
 
-def test_a_failed_emergency_action_still_gives_the_crisis_line_first(domain, responder):
+def tracker_after(domain: Domain, text: str, intent: str, entities, slots=None) -> DialogueStateTracker:
+    """A conversation whose latest message is ``text``, as NLU (TriageGuard) saw it."""
     from rasa.shared.core.events import UserUttered
 
-    message = UserUttered(
-        "I want to kill myself",
-        intent={"name": "emergency", "confidence": 1.0},
-        entities=[{"entity": "red_flag", "value": "self_harm", "start": 0, "end": 21}],
-    )
-    tracker = DialogueStateTracker.from_events("s", [message], slots=domain.slots)
+    message = UserUttered(text, intent={"name": intent, "confidence": 1.0}, entities=entities)
+    events = [SlotSet(name, value) for name, value in (slots or {}).items()] + [message]
+    return DialogueStateTracker.from_events("s", events, slots=domain.slots)
+
+
+def whole(text: str, entity: str, value: str):
+    """A triage entity over the whole message, as TriageGuard adds it."""
+    return {"entity": entity, "value": value, "start": 0, "end": len(text)}
+
+
+def bot_texts(events):
+    return [e.text for e in events if isinstance(e, BotUttered)]
+
+
+def slot_events(events):
+    return [(e.key, e.value) for e in events if isinstance(e, SlotSet)]
+
+
+def test_a_failed_emergency_action_still_gives_the_crisis_line_first(domain, responder, settings):
+    text = "I want to kill myself"
+    tracker = tracker_after(domain, text, "emergency", [whole(text, "red_flag", "suicide_self_harm")])
     events = run_fallback("action_handle_emergency", domain, tracker)
-    texts = [e.text for e in events if isinstance(e, BotUttered)]
-    assert texts == responder.emergency("self_harm").texts
+    texts = bot_texts(events)
+    crisis = responder.knowledge.triage.levels["crisis"]
+    assert texts == [
+        crisis.message.format(**settings.template_values()),
+        crisis.then.format(**settings.template_values()),
+    ]
+    assert texts == responder.triage(["suicide_self_harm"]).texts
     assert responder.settings.crisis_line in texts[0]
+    assert slot_events(events) == [("pending_topic", None), ("triage_level", "crisis")]
+    assert events[-1] == FollowupAction(ACTION_LISTEN_NAME)
+
+
+@pytest.mark.parametrize(
+    "categories, level",
+    [
+        (["limb_weakness_numbness", "bladder_bowel_saddle"], "emergency"),
+        (["pump_problem"], "urgent"),
+        (["wound_infection", "chest_breathing_fainting"], "emergency"),
+        (["overdose", "suicide_self_harm"], "emergency"),
+    ],
+)
+def test_a_failed_emergency_action_gives_the_levels_of_its_red_flags(domain, responder, categories, level):
+    text = "a message with red flags"
+    entities = [whole(text, "red_flag", category) for category in categories]
+    events = run_fallback(
+        "action_handle_emergency", domain, tracker_after(domain, text, "emergency", entities)
+    )
+    assert bot_texts(events) == responder.triage(categories).texts
+    assert slot_events(events) == [("pending_topic", None), ("triage_level", level)]
+    assert events[-1] == FollowupAction(ACTION_LISTEN_NAME)
+
+
+def test_a_failed_emergency_action_without_a_category_gives_the_emergency_level_alone(
+    domain, responder, settings
+):
+    events = run_fallback(
+        "action_handle_emergency", domain, tracker_after(domain, "/emergency", "emergency", [])
+    )
+    emergency = responder.knowledge.triage.levels["emergency"]
+    values = settings.template_values()
+    assert bot_texts(events) == [emergency.message.format(**values), emergency.then.format(**values)]
+    assert not any(settings.crisis_line in text for text in bot_texts(events))
+    assert slot_events(events) == [("pending_topic", None), ("triage_level", "emergency")]
+
+
+def test_any_failed_action_puts_a_red_flag_first(domain, responder):
+    # The message's intent was not ``emergency`` (a conditional sign, judged with the conversation).
+    text = "my head pounds when i sit up"
+    entities = [whole(text, "red_flag_conditional", "positional_headache")]
+    told = tracker_after(domain, text, "ask_recovery_time", entities, slots={"recent_procedure": "yes"})
+    events = run_fallback("action_answer_question", domain, told)
+    assert bot_texts(events) == responder.triage(["positional_headache"]).texts
+    assert slot_events(events) == [("pending_topic", None), ("triage_level", "urgent")]
+    assert events[-1] == FollowupAction(ACTION_LISTEN_NAME)
+
+
+def test_a_conditional_sign_without_a_procedure_gets_the_apology(domain, responder, referral):
+    text = "my head pounds when i sit up"
+    entities = [whole(text, "red_flag_conditional", "positional_headache")]
+    events = run_fallback(
+        "action_answer_question", domain, tracker_after(domain, text, "ask_recovery_time", entities)
+    )
+    assert bot_texts(events) == [responder.message("service_unavailable"), referral]
+    assert slot_events(events) == []
+
+
+def test_a_failed_answer_shows_the_crisis_line_when_triage_was_unsure(domain, responder, referral, settings):
+    text = "years ago i had dark thoughts, what are the risks of ketamine"
+    entities = [whole(text, "crisis_check", "suicide_self_harm")]
+    events = run_fallback(
+        "action_answer_question", domain, tracker_after(domain, text, "ask_risks", entities)
+    )
+    line = responder.knowledge.triage.crisis_check.format(**settings.template_values())
+    assert bot_texts(events) == [line, responder.message("service_unavailable"), referral]
+    assert slot_events(events) == []
     assert events[-1] == FollowupAction(ACTION_LISTEN_NAME)
 
 

@@ -14,7 +14,7 @@ from typing import List
 
 import pytest
 
-from bot.safety.red_flags import detect_red_flag
+from bot.safety.red_flags import detect_red_flags
 from tests.reliability.conftest import REPLY_DEADLINE_SECONDS, Servers, new_sender, timed_send
 
 pytestmark = pytest.mark.e2e
@@ -95,20 +95,31 @@ def test_apology_when_the_action_server_hangs_then_carries_on_after_it_resumes(
 
 
 @pytest.mark.parametrize(
-    "message",
-    ["I suddenly can't feel my legs and can't pee", "I don't want to live anymore, I want to end it all"],
+    "message, level",
+    [
+        ("I suddenly can't feel my legs and can't pee", "emergency"),
+        ("I don't want to live anymore, I want to end it all", "crisis"),
+    ],
 )
 def test_emergency_instructions_are_not_lost_when_the_action_server_is_down(
-    running: Servers, responder, knowledge, referral, message
+    running: Servers, responder, knowledge, referral, settings, message, level
 ):
     sender = start_conversation(running, knowledge, referral)
     running.kill_actions()
 
     texts, elapsed = timed_send(running.bot, sender, message)
-    # The same instructions the action server gives, from the same knowledge file,
-    # emergency (or crisis) instructions first.
-    assert texts == responder.emergency(detect_red_flag(message).category).texts
+    # The same instructions the action server gives, from the same knowledge file:
+    # the level's message first, then what to do after.
+    categories = [flag.category for flag in detect_red_flags(message)]
+    assert knowledge.triage.levels_of(categories) == [level]
+    assert texts == responder.triage(categories).texts
+    values = settings.template_values()
+    assert texts == [
+        knowledge.triage.levels[level].message.format(**values),
+        knowledge.triage.levels[level].then.format(**values),
+    ]
     assert elapsed < REPLY_DEADLINE_SECONDS
+    assert running.bot.slot(sender, "triage_level") == level
 
 
 class _FailingActionServer(http.server.BaseHTTPRequestHandler):
