@@ -17,12 +17,14 @@ from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.knowledge import get_knowledge
+from bot.questions import MATCH_KEY
 from bot.replies import Outcome, Responder
 from bot.settings import get_settings
 
 logger = logging.getLogger(__name__)  # what was answered: DEBUG only, it is health information (SECURITY.md)
 
 PROCEDURE_ENTITY = "procedure"
+QUESTION_ENTITY = "question"  # an item id, from a button's payload
 RED_FLAG_ENTITY = "red_flag"  # set by bot.nlp.components.TriageGuard
 
 
@@ -91,7 +93,11 @@ class ActionSessionStart(Action):
 
 
 class ActionAnswerQuestion(PatientAction):
-    """Answers the recognised topic for the recognised (or remembered) procedure."""
+    """Answers the question asked: the specific item, the topic summary, or "not covered".
+
+    The question matcher's decisions (``question_match`` in the parse result) name
+    what answers it for each procedure; this takes the one in play.
+    """
 
     def name(self) -> str:
         """Action name."""
@@ -100,8 +106,16 @@ class ActionAnswerQuestion(PatientAction):
     def outcome(self, replies: Responder, tracker: Tracker) -> Outcome:
         """Answer from the knowledge file, or ask which procedure is meant."""
         intent = (tracker.latest_message.get("intent") or {}).get("name") or "inform"
-        slots = {name: tracker.get_slot(name) for name in ("procedure", "topic", "pending_topic")}
-        outcome = replies.answer_question(intent, entity_values(tracker, PROCEDURE_ENTITY), slots)
+        names = ("procedure", "topic", "pending_topic", "pending_question")
+        slots = {name: tracker.get_slot(name) for name in names}
+        questions = entity_values(tracker, QUESTION_ENTITY)
+        outcome = replies.answer_question(
+            intent,
+            entity_values(tracker, PROCEDURE_ENTITY),
+            slots,
+            match=tracker.latest_message.get(MATCH_KEY),
+            question=questions[0] if questions else None,
+        )
         logger.debug("answered %s", outcome.slots.get("last_answer") or "with a clarifying question")
         return outcome
 
@@ -114,8 +128,8 @@ class ActionListProcedures(PatientAction):
         return "action_list_procedures"
 
     def outcome(self, replies: Responder, tracker: Tracker) -> Outcome:
-        """Procedure buttons, then the referral."""
-        return replies.list_procedures()
+        """Procedure buttons (or the procedures for a condition named), then the referral."""
+        return replies.list_procedures(tracker.latest_message.get(MATCH_KEY))
 
 
 class ActionReferSpecialist(PatientAction):

@@ -13,10 +13,12 @@ module only decides which pieces to send, in which order:
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from bot.knowledge import GENERAL, PROCEDURES, TOPICS, KnowledgeBase
+from bot.knowledge import GENERAL, PROCEDURES, TOPICS, Item, KnowledgeBase, Source
+from bot.questions import ANY, ITEM, SUMMARY, Decision
 from bot.settings import ClinicSettings
 
 INTENT_TOPICS: Dict[str, str] = {
@@ -31,6 +33,12 @@ INTENT_TOPICS: Dict[str, str] = {
 }
 TOPIC_INTENTS: Dict[str, str] = {topic: intent for intent, topic in INTENT_TOPICS.items()}
 INFORM = "inform"
+ITEM_BUTTON_INTENT = "ask_procedure"  # buttons naming an item: the ``question`` entity decides
+QUESTION_ENTITY = "question"  # an item id, in a button's payload
+# What a side-by-side shows for each procedure, in order.
+COMPARE_TOPICS: Tuple[str, ...] = ("overview", "recovery_time", "relief_duration", "risks")
+COMPARE = "compare"
+CONDITION = "condition"
 ASK_SOURCE = "ask_source"
 FEEDBACK_HELPFUL = "feedback_helpful"
 FEEDBACK_UNHELPFUL = "feedback_unhelpful"
@@ -66,6 +74,9 @@ class Outcome:
 
     replies: List[Reply] = field(default_factory=list)
     slots: Dict[str, Any] = field(default_factory=dict)
+    # What kind of answer it is (item, summary, not_covered, compare, condition,
+    # ask_procedure), for logs and the benchmarks; never sent.
+    kind: str = ""
 
     @property
     def texts(self) -> List[str]:
@@ -132,67 +143,251 @@ class Responder:
         intent: str,
         mentioned: Sequence[str],
         slots: Mapping[str, Any],
+        match: Optional[Mapping[str, Any]] = None,
+        question: Optional[str] = None,
     ) -> Outcome:
-        """Answers a topic question (or ``inform``) from the knowledge file.
+        """Answers a health question from the knowledge file: one question, one answer.
 
         Args:
-            intent: one of the ``ask_*`` intents, or ``inform``.
+            intent: an ``ask_*`` intent or ``inform``.
             mentioned: procedure ids named in the message, in order.
-            slots: the conversation's ``procedure``, ``topic`` and ``pending_topic``.
+            slots: the conversation's ``procedure``, ``topic``, ``pending_topic`` and
+                ``pending_question``.
+            match: the question matcher's decisions (``question_match``: one per
+                procedure, ``any``, and the ``conditions`` named); ``None`` for a
+                button payload, which names its topic.
+            question: an item id named by a button's payload.
+
+        Two procedures named: a short side-by-side. A condition named without a
+        procedure: the procedures the file names for it. Otherwise the specific
+        item that answers the question, the topic summary for a general question,
+        or, when nothing covers it, a plain "I don't have checked information on
+        that" with the closest summary offered only as such.
 
         """
-        if intent == INFORM:
-            topic = slots.get("pending_topic") or slots.get("topic") or "overview"
-        else:
-            topic = INTENT_TOPICS[intent]
-        procedures = _known(mentioned, self.knowledge)
-        if len(procedures) > 1 and GENERAL in procedures:
-            procedures.remove(GENERAL)
-        if not procedures:
-            current = slots.get("procedure")
-            procedures = [current] if current in self.knowledge.entries else [GENERAL]
-        procedures = procedures[:MAX_PROCEDURES_PER_TURN]
+        named = [p for p in _known(mentioned, self.knowledge) if p != GENERAL]
+        if len(named) > 1:
+            return self.compare(named[:MAX_PROCEDURES_PER_TURN], INTENT_TOPICS.get(intent))
+        match = match if isinstance(match, Mapping) else {}
+        conditions = [c for c in match.get("conditions") or [] if c in self.knowledge.conditions]
+        if conditions and not named and intent != INFORM and not question:
+            specific = Decision.from_dict(match.get(ANY) or {})
+            in_conversation = slots.get("procedure") in PROCEDURES
+            if (specific is None or specific.kind != ITEM) and (
+                not in_conversation or INTENT_TOPICS.get(intent) == "candidacy"
+            ):
+                return self.condition(conditions[0])
 
-        if procedures == [GENERAL] and self.knowledge.answer(GENERAL, topic) is None:
+        if named:
+            procedure = named[0]
+        elif GENERAL in mentioned:
+            procedure = GENERAL
+        else:
+            current = slots.get("procedure")
+            procedure = current if current in self.knowledge.entries else GENERAL
+
+        if intent == INFORM:
+            pending = slots.get("pending_question")
+            item = self.knowledge.item(pending) if isinstance(pending, str) else None
+            if item is not None:
+                return self.item_answer(item, procedure)
+            topic = slots.get("pending_topic") or slots.get("topic") or "overview"
+            return self.summary(topic if topic in TOPICS else "overview", procedure)
+
+        intent_topic = INTENT_TOPICS.get(intent)
+        if question:
+            item = self.knowledge.item(question)
+            if item is not None:
+                return self.item_answer(item, procedure)
+        decision = Decision.from_dict(match.get(ANY if procedure == GENERAL else procedure) or {})
+        if decision is None:
+            return self.summary(intent_topic or "overview", procedure)
+        if decision.kind == ITEM and decision.name in self.knowledge.items:
+            return self.item_answer(self.knowledge.items[decision.name], procedure)
+        if decision.kind == SUMMARY and decision.name in TOPICS:
+            return self.summary(decision.name, procedure)
+        return self.not_covered(procedure, intent_topic or decision.closest)
+
+    def summary(self, topic: str, procedure: str) -> Outcome:
+        """The topic summary for one procedure (or, for ``general`` without one, which procedure?)."""
+        if procedure == GENERAL and self.knowledge.answer(GENERAL, topic) is None:
             return Outcome(
                 replies=[
                     Reply(self.message("ask_which_procedure"), self.procedure_buttons(TOPIC_INTENTS[topic]))
                 ],
-                slots={"pending_topic": topic, "topic": topic, "procedure": None},
+                slots={"pending_topic": topic, "topic": topic, "procedure": None, "pending_question": None},
+                kind="ask_procedure",
             )
+        answer = self.knowledge.answer(procedure, topic)
+        return Outcome(
+            replies=[
+                Reply(answer.text if answer else self.message("no_answer")),
+                self.referral_with_feedback(),
+            ],
+            slots=self._answered(procedure, topic, f"{procedure}/{topic}"),
+            kind="summary",
+        )
 
-        outcome = Outcome()
-        for procedure in procedures:
-            answer = self.knowledge.answer(procedure, topic)
-            outcome.replies.append(Reply(answer.text if answer else self.message("no_answer")))
-        outcome.replies.append(self.referral_with_feedback())
-        outcome.slots = {
-            "procedure": procedures[-1],
+    def item_answer(self, item: Item, procedure: str) -> Outcome:
+        """A specific item's answer; asks which procedure first when that decides the answer."""
+        if not item.applies_to(procedure):
+            if procedure != GENERAL and procedure in self.knowledge.entries:
+                return self.not_covered(procedure, item.topic if item.topic in TOPICS else None)
+            if len(item.procedures) > 1:
+                buttons = tuple(
+                    Button(
+                        self.knowledge.entries[p].short_name,
+                        intent_payload(ITEM_BUTTON_INTENT, procedure=p, question=item.id),
+                    )
+                    for p in item.procedures
+                    if p != GENERAL
+                )
+                return Outcome(
+                    replies=[Reply(self.message("ask_which_procedure"), buttons)],
+                    slots={"pending_question": item.id, "pending_topic": None, "procedure": None},
+                    kind="ask_procedure",
+                )
+            procedure = item.procedures[0]
+        return Outcome(
+            replies=[Reply(item.text), self.referral_with_feedback()],
+            slots=self._answered(procedure, item.topic, f"{procedure}/{item.topic}/{item.id}"),
+            kind="item",
+        )
+
+    def not_covered(self, procedure: str, closest: Optional[str]) -> Outcome:
+        """No checked answer to this question: say so, offer the closest summary as such, refer."""
+        replies = [Reply(self.message("not_covered"))]
+        answer = self.knowledge.answer(procedure, closest) if closest else None
+        last_answer = None
+        if answer is not None and not answer.refer:
+            entry = self.knowledge.entries[procedure]
+            intro = self.message(
+                "not_covered_summary",
+                topic_label=self.knowledge.topic_labels[closest].lower(),
+                procedure_name=entry.name.lower() if procedure == GENERAL else entry.name,
+            )
+            replies.append(Reply(f"{intro}\n{answer.text}"))
+            last_answer = f"{procedure}/{closest}"
+        replies.append(self.referral_with_feedback() if last_answer else self.referral())
+        slots = self._answered(procedure, closest, last_answer)
+        slots["procedure"] = procedure if procedure != GENERAL else None
+        return Outcome(replies=replies, slots=slots, kind="not_covered")
+
+    def compare(self, procedures: Sequence[str], topic: Optional[str] = None) -> Outcome:
+        """A short side-by-side of two or three procedures, from their summaries.
+
+        For a question about one topic ("risks of X and Y") that topic alone;
+        otherwise what each is, recovery, how long relief lasts and the main risks,
+        the first sentence of each summary.
+        """
+        topics = (topic,) if topic and topic != "overview" else COMPARE_TOPICS
+        sentences = 2 if len(topics) == 1 else 1
+        blocks = []
+        for each in topics:
+            lines = [f"{self.knowledge.topic_labels[each]}:"]
+            for procedure in procedures:
+                answer = self.knowledge.answer(procedure, each)
+                text = _first_sentences(answer.text, sentences) if answer else self.message("no_answer")
+                lines.append(f"- {self.knowledge.entries[procedure].short_name}: {text}")
+            blocks.append("\n".join(lines))
+        text = self.message("compare_intro") + "\n\n" + "\n\n".join(blocks)
+        slots = self._answered(procedures[-1], topic, f"{COMPARE}:{','.join(procedures)}:{','.join(topics)}")
+        return Outcome(replies=[Reply(text), self.referral_with_feedback()], slots=slots, kind="compare")
+
+    def condition(self, condition_id: str) -> Outcome:
+        """The procedures the knowledge file names for a condition (never a diagnosis)."""
+        condition = self.knowledge.conditions[condition_id]
+        entries = self.knowledge.treats(condition_id)
+        if not entries:
+            text = self.message("condition_none", condition_name=condition.name)
+            return Outcome(
+                replies=[Reply(text), self.referral()], slots={"pending_question": None}, kind="condition"
+            )
+        lines = [self.message("condition_intro", condition_name=condition.name)]
+        for entry in entries:
+            overview = entry.answers.get("overview")
+            lines.append(
+                f"- {entry.name}: {_first_sentences(overview.text, 1)}" if overview else f"- {entry.name}"
+            )
+        slots = self._answered(None, "candidacy", f"{CONDITION}:{condition_id}")
+        slots["procedure"] = None
+        return Outcome(
+            replies=[Reply("\n".join(lines)), self.referral_with_feedback()], slots=slots, kind="condition"
+        )
+
+    def _answered(
+        self, procedure: Optional[str], topic: Optional[str], last_answer: Optional[str]
+    ) -> Dict[str, Any]:
+        return {
+            "procedure": procedure,
             "topic": topic,
             "pending_topic": None,
-            "last_answer": f"{procedures[-1]}/{topic}",
+            "pending_question": None,
+            "last_answer": last_answer,
             "knowledge_version": self.knowledge.version,
         }
-        return outcome
 
     def sources(self, last_answer: Optional[str]) -> Outcome:
         """Where the last answer came from: its sources and review date."""
-        procedure, _, topic = (last_answer or "").partition("/")
-        entry = self.knowledge.entry(procedure)
-        answer = self.knowledge.answer(procedure, topic)
-        if entry is None or answer is None:
+        found = self.provenance(last_answer)
+        if found is None:
             return Outcome(replies=[Reply(self.message("sources_none"))])
-        values = {
-            "topic_label": self.knowledge.topic_labels[topic].lower(),
-            "procedure_name": entry.name.lower() if procedure == GENERAL else entry.name,
-            "reviewed_on": entry.review.reviewed_on.strftime("%B %-d, %Y"),
-        }
-        if not answer.sources:
+        values, sources = found
+        if not sources:
             return Outcome(replies=[Reply(self.message("sources_refer", **values)), self.referral()])
-        listing = "\n".join(f"- {s.title} ({s.publisher}): {s.url}" for s in answer.sources)
+        listing = "\n".join(f"- {s.title} ({s.publisher}): {s.url}" for s in sources)
         return Outcome(
             replies=[Reply(f"{self.message('sources_intro', **values)}\n{listing}"), self.referral()]
         )
+
+    def provenance(self, last_answer: Optional[str]) -> Optional[Tuple[Dict[str, str], Tuple[Source, ...]]]:
+        """The message values and sources of a ``last_answer`` slot value, or ``None``.
+
+        ``procedure/topic`` (a summary), ``procedure/topic/item`` (an item),
+        ``compare:p1,p2:topics`` (a side-by-side) or ``condition:id``.
+        """
+        text = last_answer or ""
+        if text.startswith(f"{CONDITION}:"):
+            condition = self.knowledge.conditions.get(text.split(":", 1)[1])
+            if condition is None:
+                return None
+            entries = self.knowledge.treats(condition.id)
+            sources = _unique(s for e in entries for s in e.conditions[condition.id])
+            reviewed = min((e.review.reviewed_on for e in entries), default=None)
+            return self._values("treatments", condition.name, reviewed), sources
+        if text.startswith(f"{COMPARE}:"):
+            _, procedures, topics = (text.split(":") + ["", ""])[:3]
+            entries = [
+                self.knowledge.entries[p] for p in procedures.split(",") if p in self.knowledge.entries
+            ]
+            if not entries:
+                return None
+            answers = [e.answers[t] for e in entries for t in topics.split(",") if t in e.answers]
+            reviewed = min(e.review.reviewed_on for e in entries)
+            names = " and ".join(e.name for e in entries)
+            return self._values("how they compare", names, reviewed), _unique(
+                s for a in answers for s in a.sources
+            )
+        procedure, topic, item_id = (text.split("/") + ["", ""])[:3]
+        entry = self.knowledge.entry(procedure)
+        if entry is None or topic not in self.knowledge.topic_labels:
+            return None
+        name = entry.name.lower() if procedure == GENERAL else entry.name
+        label = self.knowledge.topic_labels[topic].lower()
+        if item_id:
+            item = self.knowledge.item(item_id)
+            if item is None:
+                return None
+            return self._values(label, name, item.review.reviewed_on), item.sources
+        answer = self.knowledge.answer(procedure, topic)
+        if answer is None:
+            return None
+        return self._values(label, name, entry.review.reviewed_on), answer.sources
+
+    @staticmethod
+    def _values(topic_label: str, procedure_name: str, reviewed_on: Any) -> Dict[str, str]:
+        when = reviewed_on.strftime("%B %-d, %Y") if reviewed_on else ""
+        return {"topic_label": topic_label, "procedure_name": procedure_name, "reviewed_on": when}
 
     def feedback(self, helpful: bool) -> Outcome:
         """Thanks for a "helpful"; for "not helpful", invite a comment and refer."""
@@ -203,8 +398,16 @@ class Responder:
             slots={"feedback": "unhelpful"},
         )
 
-    def list_procedures(self) -> Outcome:
-        """The procedures the bot knows, as buttons, then the referral."""
+    def list_procedures(self, match: Optional[Mapping[str, Any]] = None) -> Outcome:
+        """The procedures the bot knows, as buttons, then the referral.
+
+        When the message named a condition ("what can help my sciatica?"), the
+        procedures the knowledge file names for it instead.
+        """
+        conditions = (match or {}).get("conditions") if isinstance(match, Mapping) else None
+        known = [c for c in conditions or [] if c in self.knowledge.conditions]
+        if known:
+            return self.condition(known[0])
         return Outcome(
             replies=[
                 Reply(self.message("list_procedures"), self.procedure_buttons("ask_procedure")),
@@ -257,7 +460,7 @@ class Responder:
         if not entity_values(entities, CRISIS_CHECK_ENTITY):
             return outcome
         line = Reply(self.knowledge.triage.crisis_check.format(**self.settings.template_values()))
-        return Outcome(replies=[line, *outcome.replies], slots=outcome.slots)
+        return Outcome(replies=[line, *outcome.replies], slots=outcome.slots, kind=outcome.kind)
 
     def respond(
         self, entities: Sequence[Mapping[str, Any]], slots: Mapping[str, Any], answer: Callable[[], Outcome]
@@ -290,6 +493,17 @@ def entity_values(entities: Sequence[Mapping[str, Any]], entity: str) -> List[st
     ordered = sorted(entities or [], key=lambda e: e.get("start") or 0)
     values = [e["value"] for e in ordered if e.get("entity") == entity and isinstance(e.get("value"), str)]
     return list(dict.fromkeys(values))
+
+
+def _first_sentences(text: str, count: int) -> str:
+    """The first ``count`` sentences of ``text``."""
+    sentences = re.split(r"(?<=[.!?])\s+", text.strip())
+    return " ".join(sentences[:count])
+
+
+def _unique(sources: Iterable[Source]) -> Tuple[Source, ...]:
+    """Sources without repeats (same id), in order."""
+    return tuple({s.id: s for s in sources}.values())
 
 
 def _known(mentioned: Iterable[str], knowledge: KnowledgeBase) -> List[str]:

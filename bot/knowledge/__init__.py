@@ -25,7 +25,9 @@ KNOWLEDGE_ENV_VAR = "KNOWLEDGE_FILE"
 
 GENERAL = "general"
 
-# The question kinds the bot understands, in the order buttons show them.
+# The question kinds every procedure entry answers with a short summary, in the
+# order buttons show them. The file's ``topics`` may add more (aftercare, medicines
+# around the procedure...): their specific ``questions`` items group under them.
 TOPICS: Tuple[str, ...] = (
     "overview",
     "recovery_time",
@@ -57,6 +59,11 @@ MESSAGES: Tuple[str, ...] = (
     "specialist_contact",
     "ask_which_procedure",
     "no_answer",
+    "not_covered",
+    "not_covered_summary",
+    "compare_intro",
+    "condition_intro",
+    "condition_none",
     "list_procedures",
     "choose_topic",
     "fallback",
@@ -87,12 +94,14 @@ PLACEHOLDERS = frozenset(
         "procedure_name",
         "topic_label",
         "reviewed_on",
+        "condition_name",
     }
 )
 
 # Triage levels, most urgent first: the order their messages are sent in.
 LEVELS: Tuple[str, ...] = ("emergency", "crisis", "urgent")
 TRIAGE = "triage"
+QUESTIONS = "questions"
 
 _SOURCE_ID = re.compile(r"^[a-z0-9_]+$")
 _MAX_SENTENCES = 6
@@ -149,6 +158,38 @@ class Entry:
     sources: Tuple[Source, ...]
     review: Review
     answers: Mapping[str, Answer] = field(default_factory=dict)
+    # Conditions the sources say this procedure is used for, with those sources.
+    conditions: Mapping[str, Tuple[Source, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One specific question (MRI with a stimulator, blood thinners before a shot).
+
+    ``asked`` are ways patients ask it: the matcher learns from them and the review
+    sheet shows them. One item may answer for several procedures.
+    """
+
+    id: str
+    topic: str
+    procedures: Tuple[str, ...]
+    asked: Tuple[str, ...]
+    text: str
+    sources: Tuple[Source, ...]
+    review: Review
+
+    def applies_to(self, procedure: Optional[str]) -> bool:
+        """Whether this item answers for ``procedure``."""
+        return procedure in self.procedures
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A condition patients name ("sciatica"), and the words they use for it."""
+
+    id: str
+    name: str
+    aliases: Tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -207,6 +248,13 @@ class KnowledgeBase:
     entries: Mapping[str, Entry]
     path: Path
     triage: Triage
+    items: Mapping[str, Item] = field(default_factory=dict)
+    conditions: Mapping[str, Condition] = field(default_factory=dict)
+    # Sources shared by the question items (an item may also cite its procedures' sources).
+    item_sources: Tuple[Source, ...] = ()
+    # General ways of asking a summary topic ("what are the risks?"), against which
+    # a specific question ("can I fly after it?") is told apart.
+    summary_asked: Mapping[str, Tuple[str, ...]] = field(default_factory=dict)
 
     def entry(self, entry_id: str) -> Optional[Entry]:
         """The entry with this id, or ``None``."""
@@ -221,6 +269,18 @@ class KnowledgeBase:
     def procedures(self) -> List[Entry]:
         """The procedure entries (without ``general``) in button order."""
         return [self.entries[p] for p in PROCEDURES]
+
+    def item(self, item_id: str) -> Optional[Item]:
+        """The question item with this id, or ``None``."""
+        return self.items.get(item_id)
+
+    def items_for(self, procedure: str) -> List[Item]:
+        """The question items that answer for ``procedure``."""
+        return [item for item in self.items.values() if item.applies_to(procedure)]
+
+    def treats(self, condition: str) -> List[Entry]:
+        """The procedures whose entry names ``condition``, in button order."""
+        return [entry for entry in self.procedures if condition in entry.conditions]
 
     def aliases(self) -> Dict[str, Tuple[str, ...]]:
         """Every entry's names and aliases, for the entity patterns."""
@@ -300,18 +360,23 @@ class _Reader:
             raise self.fail(entry, "review.next_review_due", "must come after reviewed_on")
         return review
 
-    def answer(self, raw: Any, entry: str, topic: str, sources: Mapping[str, Source]) -> Answer:
-        prefix = f"answers.{topic}."
-        raw = self.mapping(raw, entry, f"answers.{topic}")
-        unknown = sorted(set(raw) - {"text", "sources", "refer"})
-        if unknown:
-            raise self.fail(entry, prefix + unknown[0], "unknown field")
+    def answer_text(self, raw: Mapping[str, Any], entry: str, prefix: str) -> str:
+        """An answer's ``text``: a few sentences, with no placeholders."""
         text = self.text(raw, "text", entry, prefix)
         sentences = [s for s in re.split(r"(?<=[.!?])\s+", text) if s]
         if len(sentences) > _MAX_SENTENCES:
             raise self.fail(entry, prefix + "text", f"{len(sentences)} sentences; keep it to 2-5")
         if "{" in text or "}" in text:
             raise self.fail(entry, prefix + "text", "must not contain { or }")
+        return text
+
+    def answer(self, raw: Any, entry: str, topic: str, sources: Mapping[str, Source]) -> Answer:
+        prefix = f"answers.{topic}."
+        raw = self.mapping(raw, entry, f"answers.{topic}")
+        unknown = sorted(set(raw) - {"text", "sources", "refer"})
+        if unknown:
+            raise self.fail(entry, prefix + unknown[0], "unknown field")
+        text = self.answer_text(raw, entry, prefix)
         refer = raw.get("refer", False)
         if not isinstance(refer, bool):
             raise self.fail(entry, prefix + "refer", "must be true or false")
@@ -325,7 +390,7 @@ class _Reader:
             raise self.fail(entry, prefix + "sources", f"unknown source id '{missing[0]}'")
         return Answer(text=text, sources=tuple(sources[i] for i in ids), refer=refer)
 
-    def entry(self, raw: Any, index: int) -> Entry:
+    def entry(self, raw: Any, index: int, topics: Iterable[str] = TOPICS) -> Entry:
         if not isinstance(raw, dict):
             raise self.fail(None, f"entries[{index}]", "must be a mapping")
         entry_id = raw.get("id")
@@ -338,11 +403,12 @@ class _Reader:
         raw = self.mapping(raw, entry_id, "")
         sources = self.sources(raw.get("sources"), entry_id)
         by_id = {s.id: s for s in sources}
+        topics = tuple(topics)
         answers_raw = self.mapping(raw.get("answers"), entry_id, "answers")
-        unknown = sorted(set(answers_raw) - set(TOPICS))
+        unknown = sorted(set(answers_raw) - set(topics))
         if unknown:
             raise self.fail(
-                entry_id, f"answers.{unknown[0]}", f"unknown topic; expected one of {', '.join(TOPICS)}"
+                entry_id, f"answers.{unknown[0]}", f"unknown topic; expected one of {', '.join(topics)}"
             )
         if entry_id != GENERAL:
             missing = [t for t in TOPICS if t not in answers_raw]
@@ -350,7 +416,7 @@ class _Reader:
                 raise self.fail(
                     entry_id, f"answers.{missing[0]}", "missing (write it, or write refer: true with a text)"
                 )
-        answers = {t: self.answer(answers_raw[t], entry_id, t, by_id) for t in TOPICS if t in answers_raw}
+        answers = {t: self.answer(answers_raw[t], entry_id, t, by_id) for t in topics if t in answers_raw}
         aliases = raw.get("aliases", [])
         if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip() for a in aliases):
             raise self.fail(entry_id, "aliases", "must be a list of non-empty texts")
@@ -367,14 +433,50 @@ class _Reader:
             sources=sources,
             review=self.review(raw.get("review"), entry_id),
             answers=answers,
+            conditions=self.entry_conditions(raw.get("conditions", []), entry_id, by_id),
         )
 
+    def entry_conditions(
+        self, raw: Any, entry: str, sources: Mapping[str, Source]
+    ) -> Dict[str, Tuple[Source, ...]]:
+        """An entry's ``conditions``: each an ``id`` with the ``sources`` that name it."""
+        if not isinstance(raw, list):
+            raise self.fail(entry, "conditions", "must be a list of {id, sources}")
+        result: Dict[str, Tuple[Source, ...]] = {}
+        for index, item in enumerate(raw):
+            prefix = f"conditions[{index}]."
+            item = self.mapping(item, entry, f"conditions[{index}]")
+            unknown = sorted(set(item) - {"id", "sources"})
+            if unknown:
+                raise self.fail(entry, prefix + unknown[0], "unknown field")
+            condition = self.text(item, "id", entry, prefix)
+            if condition in result:
+                raise self.fail(entry, prefix + "id", f"'{condition}' appears twice")
+            result[condition] = self.source_ids(item.get("sources"), entry, prefix + "sources", sources)
+        return result
+
+    def source_ids(
+        self, ids: Any, entry: str, field_name: str, sources: Mapping[str, Source]
+    ) -> Tuple[Source, ...]:
+        """A non-empty list of ids of known sources, as those sources."""
+        if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+            raise self.fail(entry, field_name, "must list at least one source id")
+        missing = [i for i in ids if i not in sources]
+        if missing:
+            raise self.fail(entry, field_name, f"unknown source id '{missing[0]}'")
+        return tuple(sources[i] for i in dict.fromkeys(ids))
+
     def labels(self, raw: Any) -> Dict[str, str]:
+        """Topic labels: the summary topics first, then any the file adds, in file order."""
         raw = self.mapping(raw, None, "topics")
-        unknown = sorted(set(raw) - set(TOPICS))
-        if unknown:
-            raise self.fail(None, f"topics.{unknown[0]}", "unknown topic")
-        return {topic: self.text(raw, topic, None, "topics.") for topic in TOPICS}
+        for topic in raw:
+            if not _SOURCE_ID.match(topic):
+                raise self.fail(None, f"topics.{topic}", "use lowercase letters, digits and _")
+        missing = [t for t in TOPICS if t not in raw]
+        if missing:
+            raise self.fail(None, f"topics.{missing[0]}", "missing (every summary topic needs a label)")
+        order = list(TOPICS) + [t for t in raw if t not in TOPICS]
+        return {topic: self.text(raw, topic, None, "topics.") for topic in order}
 
     def buttons(self, raw: Any) -> Dict[str, str]:
         raw = self.mapping(raw, None, "buttons")
@@ -487,6 +589,117 @@ class _Reader:
             needs_procedure=needs_procedure,
         )
 
+    def questions(
+        self, raw: Any, entries: Mapping[str, Entry], topics: Mapping[str, str]
+    ) -> Tuple[Tuple[Source, ...], Dict[str, Item], Dict[str, Tuple[str, ...]]]:
+        """The ``questions`` section: shared ``sources``, ``summaries`` and the specific ``items``."""
+        if raw is None:
+            return (), {}, {}
+        raw = self.mapping(raw, QUESTIONS, QUESTIONS)
+        unknown = sorted(set(raw) - {"sources", "summaries", "items"})
+        if unknown:
+            raise self.fail(QUESTIONS, unknown[0], "unknown field")
+        shared = self.sources(raw.get("sources"), QUESTIONS)
+        items_raw = raw.get("items")
+        if not isinstance(items_raw, list) or not items_raw:
+            raise self.fail(QUESTIONS, "items", "must be a non-empty list")
+        items: Dict[str, Item] = {}
+        for index, item_raw in enumerate(items_raw):
+            item = self.item(item_raw, index, entries, topics, shared)
+            if item.id in items:
+                raise self.fail(item.id, "id", "appears twice")
+            items[item.id] = item
+        summaries_raw = self.mapping(raw.get("summaries", {}), QUESTIONS, "summaries")
+        summaries: Dict[str, Tuple[str, ...]] = {}
+        for topic, asked in summaries_raw.items():
+            where = f"summaries.{topic}"
+            if topic not in TOPICS:
+                raise self.fail(QUESTIONS, where, f"not a summary topic; expected one of {', '.join(TOPICS)}")
+            if not isinstance(asked, list) or len(asked) < 3:
+                raise self.fail(QUESTIONS, where, "list at least 3 general ways of asking it")
+            if not all(isinstance(a, str) and a.strip() for a in asked):
+                raise self.fail(QUESTIONS, where, "must be non-empty texts")
+            summaries[topic] = tuple(" ".join(a.split()) for a in asked)
+        return shared, items, summaries
+
+    def item(
+        self,
+        raw: Any,
+        index: int,
+        entries: Mapping[str, Entry],
+        topics: Mapping[str, str],
+        shared: Tuple[Source, ...],
+    ) -> Item:
+        """One question item; errors name it by its id (or its place in the list)."""
+        if not isinstance(raw, dict):
+            raise self.fail(QUESTIONS, f"items[{index}]", "must be a mapping")
+        item_id = raw.get("id")
+        if not isinstance(item_id, str) or not _SOURCE_ID.match(item_id):
+            problem = "must be a text of lowercase letters, digits and _"
+            raise self.fail(QUESTIONS, f"items[{index}].id", problem)
+        raw = self.mapping(raw, item_id, "")
+        unknown = sorted(set(raw) - {"id", "topic", "procedures", "asked", "text", "sources", "review"})
+        if unknown:
+            raise self.fail(item_id, unknown[0], "unknown field")
+        topic = raw.get("topic")
+        if topic not in topics:
+            raise self.fail(item_id, "topic", f"unknown topic; expected one of {', '.join(topics)}")
+        procedures = raw.get("procedures")
+        if not isinstance(procedures, list) or not procedures:
+            raise self.fail(item_id, "procedures", "must list at least one entry id")
+        if not all(isinstance(p, str) for p in procedures):
+            raise self.fail(item_id, "procedures", "must list at least one entry id")
+        unknown_ids = [p for p in procedures if p not in entries]
+        if unknown_ids:
+            raise self.fail(item_id, "procedures", f"unknown entry id '{unknown_ids[0]}'")
+        asked = raw.get("asked")
+        if not isinstance(asked, list) or len(asked) < 3:
+            raise self.fail(item_id, "asked", "list at least 3 ways patients ask it")
+        if not all(isinstance(a, str) and a.strip() for a in asked):
+            raise self.fail(item_id, "asked", "must be non-empty texts")
+        text = self.answer_text(raw, item_id, "")
+        available = {s.id: s for s in shared}
+        for procedure in procedures:
+            for source in entries[procedure].sources:
+                available.setdefault(source.id, source)
+        return Item(
+            id=item_id,
+            topic=topic,
+            procedures=tuple(dict.fromkeys(procedures)),
+            asked=tuple(" ".join(a.split()) for a in asked),
+            text=text,
+            sources=self.source_ids(raw.get("sources"), item_id, "sources", available),
+            review=self.review(raw.get("review"), item_id),
+        )
+
+    def conditions(self, raw: Any, entries: Mapping[str, Entry]) -> Dict[str, Condition]:
+        """The ``conditions`` section: id -> name and the words patients use for it."""
+        if raw is None:
+            raw = {}
+        raw = self.mapping(raw, None, "conditions")
+        result: Dict[str, Condition] = {}
+        for condition_id, item in raw.items():
+            where = f"conditions.{condition_id}"
+            if not _SOURCE_ID.match(condition_id):
+                raise self.fail(None, where, "use lowercase letters, digits and _")
+            item = self.mapping(item, None, where)
+            unknown = sorted(set(item) - {"name", "aliases"})
+            if unknown:
+                raise self.fail(None, f"{where}.{unknown[0]}", "unknown field")
+            aliases = item.get("aliases", [])
+            if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip() for a in aliases):
+                raise self.fail(None, f"{where}.aliases", "must be a list of non-empty texts")
+            result[condition_id] = Condition(
+                id=condition_id,
+                name=self.text(item, "name", None, where + "."),
+                aliases=tuple(" ".join(a.split()) for a in aliases),
+            )
+        for entry in entries.values():
+            for condition in entry.conditions:
+                if condition not in result:
+                    raise self.fail(entry.id, "conditions", f"'{condition}' is not in the conditions section")
+        return result
+
     def knowledge(self, raw: Any) -> KnowledgeBase:
         raw = self.mapping(raw, None, "(top level)")
         version = raw.get("version")
@@ -495,9 +708,10 @@ class _Reader:
         entries_raw = raw.get("entries")
         if not isinstance(entries_raw, list) or not entries_raw:
             raise self.fail(None, "entries", "must be a non-empty list")
+        topic_labels = self.labels(raw.get("topics"))
         entries: Dict[str, Entry] = {}
         for index, item in enumerate(entries_raw):
-            entry = self.entry(item, index)
+            entry = self.entry(item, index, topic_labels)
             if entry.id in entries:
                 raise self.fail(entry.id, "id", "appears twice")
             entries[entry.id] = entry
@@ -505,14 +719,19 @@ class _Reader:
             if required not in entries:
                 raise self.fail(required, "id", "entry is missing from the file")
         self._check_aliases(entries.values())
+        item_sources, items, summary_asked = self.questions(raw.get(QUESTIONS), entries, topic_labels)
         return KnowledgeBase(
             version=str(version),
-            topic_labels=self.labels(raw.get("topics")),
+            topic_labels=topic_labels,
             button_labels=self.buttons(raw.get("buttons")),
             messages=self.messages(raw.get("messages")),
             entries=entries,
             path=self.path,
             triage=self.triage(raw.get(TRIAGE)),
+            items=items,
+            conditions=self.conditions(raw.get("conditions"), entries),
+            item_sources=item_sources,
+            summary_asked=summary_asked,
         )
 
     def _check_aliases(self, entries: Iterable[Entry]) -> None:

@@ -37,6 +37,7 @@ from bot.knowledge import (
     TRIAGE,
     KnowledgeBase,
     KnowledgeError,
+    Review,
     load_knowledge,
 )
 from bot.replies import TOPIC_INTENTS, Responder
@@ -109,7 +110,24 @@ def check(knowledge: KnowledgeBase, policy: ContentPolicy, today: Optional[dt.da
             problems.extend(_text_problems(entry.id, f"answers.{topic}.text", answer.text, policy))
     for key, text in knowledge.messages.items():
         problems.extend(_text_problems(None, f"messages.{key}", text, policy))
+    for item in knowledge.items.values():
+        problems.extend(_review_problems(item.id, item.review, policy, today))
+        problems.extend(_text_problems(item.id, "text", item.text, policy))
     problems.extend(_triage_problems(knowledge, policy, today))
+    return problems
+
+
+def _review_problems(where: str, review: Review, policy: ContentPolicy, today: dt.date) -> List[Problem]:
+    """An overdue review, or one spaced further apart than the policy allows."""
+    problems = []
+    if review.next_review_due < today:
+        problems.append(
+            Problem(where, "review.next_review_due", f"review overdue since {review.next_review_due}")
+        )
+    gap = (review.next_review_due - review.reviewed_on).days
+    if gap > policy.review_interval_days:
+        message = f"{gap} days after the last review; the policy allows {policy.review_interval_days}"
+        problems.append(Problem(where, "review.next_review_due", message))
     return problems
 
 
@@ -178,11 +196,24 @@ def coverage_matrix(knowledge: KnowledgeBase) -> str:
     return "\n".join(rows)
 
 
+def item_coverage(knowledge: KnowledgeBase) -> str:
+    """How many specific question items answer for each procedure, by topic."""
+    topics = list(knowledge.topic_labels)
+    width = 9
+    rows = [" " * 28 + " ".join(t[:width].ljust(width) for t in topics) + "  all"]
+    for entry_id in (GENERAL, *PROCEDURES):
+        items = knowledge.items_for(entry_id)
+        cells = [str(sum(1 for i in items if i.topic == t) or "-").ljust(width) for t in topics]
+        rows.append(entry_id.ljust(28) + " ".join(cells) + f"  {len(items)}")
+    return "\n".join(rows)
+
+
 def grades(knowledge: KnowledgeBase) -> Dict[str, Dict[str, float]]:
     """Each entry's mean and highest reading grade."""
     result = {}
     for entry in knowledge.entries.values():
         values = [reading_grade(answer.text) for answer in entry.answers.values()]
+        values += [reading_grade(item.text) for item in knowledge.items_for(entry.id)]
         result[entry.id] = {"mean": sum(values) / len(values), "max": max(values)}
     return result
 
@@ -236,6 +267,7 @@ def review_sheet(knowledge: KnowledgeBase, settings: ClinicSettings) -> str:
             "<tr><th>Changes needed</th><td colspan='3'></td></tr><tr><th>Signature</th><td colspan='3'></td>"
             "</tr></table>"
         )
+    parts.extend(_items_sheet(knowledge, settings))
     parts.extend(_triage_sheet(knowledge, settings))
     parts.append("<h2>Messages</h2>")
     for key, text in knowledge.messages.items():
@@ -244,10 +276,54 @@ def review_sheet(knowledge: KnowledgeBase, settings: ClinicSettings) -> str:
             procedure_name="(treatment)",
             topic_label="(topic)",
             reviewed_on="(review date)",
+            condition_name="(condition)",
         )
         parts.append(f"<h3>{esc(key)}</h3><div class='bot'>{esc(filled)}</div>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+_SIGN_OFF = (
+    "<table class='signoff'><tr><th>Clinician</th><td></td><th>Date</th><td></td></tr>"
+    "<tr><th>Changes needed</th><td colspan='3'></td></tr><tr><th>Signature</th><td colspan='3'></td>"
+    "</tr></table>"
+)
+
+
+def _items_sheet(knowledge: KnowledgeBase, settings: ClinicSettings) -> List[str]:
+    """The specific questions, by topic: how patients ask, the reply as sent, sources, review."""
+    esc = html.escape
+    responder = Responder(knowledge, settings)
+    parts = [
+        "<h2 id='questions'>Specific questions</h2>",
+        f"<p>{len(knowledge.items)} questions. Each is answered for the treatments it lists; "
+        "the bot learns from the ways patients ask it.</p>",
+    ]
+    for topic, label in knowledge.topic_labels.items():
+        items = [i for i in knowledge.items.values() if i.topic == topic]
+        if not items:
+            continue
+        parts.append(f"<h3>{esc(label)} ({len(items)})</h3>")
+        for item in items:
+            names = ", ".join(knowledge.entries[p].name for p in item.procedures)
+            outcome = responder.item_answer(item, item.procedures[0])
+            asked = "<br>".join(esc(a) for a in item.asked)
+            sources = "".join(
+                f"<li>{esc(s.title)} ({esc(s.publisher)}): <a href='{esc(s.url)}'>{esc(s.url)}</a></li>"
+                for s in item.sources
+            )
+            review = item.review
+            parts.append(
+                f"<h4 id='q-{esc(item.id)}'>{esc(item.id)}</h4><p>For: {esc(names)}<br>Reviewed on "
+                f"{review.reviewed_on} by {esc(review.reviewed_by)}; next review due "
+                f"{review.next_review_due}.</p><p>How patients ask it:<br>{asked}</p>"
+            )
+            for index, text in enumerate(outcome.texts):
+                css = "bot referral" if index == len(outcome.texts) - 1 else "bot"
+                parts.append(f"<div class='{css}'>{esc(text)}</div>")
+            parts.append(f"<p>Sources:</p><ul>{sources}</ul>")
+        parts.append(_SIGN_OFF)
+    return parts
 
 
 def _triage_sheet(knowledge: KnowledgeBase, settings: ClinicSettings) -> List[str]:
@@ -313,6 +389,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"Knowledge file {knowledge.path} version {knowledge.version}\n")
     print("Coverage (ok: answered, refer: says so and refers, -: the bot asks which procedure)")
     print(coverage_matrix(knowledge))
+    print(f"\nSpecific questions: {len(knowledge.items)} items (per procedure and topic)")
+    print(item_coverage(knowledge))
     print("\nRed flags: categories per level")
     for level in LEVELS:
         names = [c.id for c in knowledge.triage.categories.values() if c.level == level]

@@ -216,6 +216,7 @@ class UnreadableInputGuard(GraphComponent):
             text = message.get(TEXT)
             if text is not None and self.is_unreadable(text):
                 _set_intent(message, FALLBACK_INTENT)
+                message.set("unreadable", True)
         return messages
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:

@@ -57,8 +57,9 @@ def test_entities_are_answered_in_the_order_they_were_named(dispatcher, tracker,
         {"entity": "procedure", "value": "joint_injection", "start": 5, "end": 15},
     ]
     run(ActionAnswerQuestion(), dispatcher, tracker("ask_cost", entities), domain)
-    assert dispatcher.messages[0]["text"] == knowledge.answer("joint_injection", "cost").text
-    assert dispatcher.messages[1]["text"] == knowledge.answer("nerve_block", "cost").text
+    (side_by_side, _referral) = dispatcher.messages
+    joint = side_by_side["text"].index(knowledge.entries["joint_injection"].short_name)
+    assert joint < side_by_side["text"].index(knowledge.entries["nerve_block"].short_name)
 
 
 def test_missing_procedure_sends_buttons_and_remembers_the_question(dispatcher, tracker, domain):
@@ -204,6 +205,7 @@ def test_a_conditional_red_flag_without_a_procedure_is_answered_as_usual(
         SlotSet("pending_topic", "recovery_time"),
         SlotSet("topic", "recovery_time"),
         SlotSet("procedure", None),
+        SlotSet("pending_question", None),
     ]
 
 
@@ -227,6 +229,7 @@ def test_crisis_check_shows_the_crisis_line_then_the_normal_answer(
         SlotSet("procedure", "iv_infusion"),
         SlotSet("topic", "relief_duration"),
         SlotSet("pending_topic", None),
+        SlotSet("pending_question", None),
         SlotSet("last_answer", "iv_infusion/relief_duration"),
         SlotSet("knowledge_version", knowledge.version),
     ]

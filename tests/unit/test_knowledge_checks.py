@@ -162,9 +162,14 @@ def test_review_sheet_shows_every_answer_with_referral_sources_and_sign_off(know
             assert html.escape(answer.text) in sheet
             for source in answer.sources:
                 assert html.escape(source.url) in sheet
-    answers = sum(len(e.answers) for e in knowledge.entries.values())
+    answers = sum(len(e.answers) for e in knowledge.entries.values()) + len(knowledge.items)
     assert sheet.count(html.escape(referral)) == answers + 1  # and once under "Messages"
-    assert sheet.count("Signature") == len(knowledge.entries) + 1  # and one for the red flags
+    topics = {item.topic for item in knowledge.items.values()}
+    # one per entry, per topic of specific questions, and one for the red flags
+    assert sheet.count("Signature") == len(knowledge.entries) + len(topics) + 1
+    for item in knowledge.items.values():
+        assert html.escape(item.text) in sheet
+        assert all(html.escape(asked) in sheet for asked in item.asked)
     assert knowledge.version in sheet
     for category in knowledge.triage.categories.values():
         assert html.escape(category.label) in sheet

@@ -102,17 +102,24 @@ def test_general_questions_are_answered_from_the_general_entry(responder, knowle
     assert outcome.slots["last_answer"] == f"general/{topic}"
 
 
-def test_several_procedures_in_one_question_are_all_answered_once_referred(responder, knowledge, referral):
+def test_several_procedures_in_one_question_get_one_side_by_side_then_the_referral(
+    responder, knowledge, referral
+):
     outcome = responder.answer_question(
         "ask_risks",
         ["radiofrequency_ablation", "epidural_steroid_injection", "radiofrequency_ablation"],
         NO_SLOTS,
     )
-    assert outcome.texts == [
-        knowledge.answer("radiofrequency_ablation", "risks").text,
-        knowledge.answer("epidural_steroid_injection", "risks").text,
-        referral,
-    ]
+    (side_by_side, last) = outcome.texts
+    assert last == referral
+    assert side_by_side.startswith(knowledge.messages["compare_intro"])
+    rfa = knowledge.entries["radiofrequency_ablation"].short_name
+    esi = knowledge.entries["epidural_steroid_injection"].short_name
+    assert side_by_side.count(f"- {rfa}: ") == side_by_side.count(f"- {esi}: ") == 1  # risks only
+    assert side_by_side.index(rfa) < side_by_side.index(esi)
+    first = knowledge.answer("radiofrequency_ablation", "risks").text.split(". ")[0]
+    assert first in side_by_side
+    assert outcome.slots["last_answer"] == "compare:radiofrequency_ablation,epidural_steroid_injection:risks"
 
 
 def test_unknown_entity_values_are_ignored(responder, knowledge):

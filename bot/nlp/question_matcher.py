@@ -1,0 +1,339 @@
+"""Which specific question a message asks: the knowledge file's items, or a topic summary.
+
+Patients ask hundreds of distinct questions ("can I have an MRI with my
+stimulator?", "do I stop my blood thinner?"); the knowledge file answers them with
+specific question items, each listing how patients ask it (``asked``). The
+:class:`QuestionModel` learns one class per item from those paraphrases, one
+``summary:<topic>`` class per summary topic from the knowledge file's general ways
+of asking it (``questions.summaries``: "what are the risks of an epidural?"), and
+an ``other`` class from the NLU examples of intents that ask no health question.
+Procedure names (every name and alias of the knowledge file) are masked, so an
+item learnt from "MRI with a stimulator" is not pulled towards stimulator
+questions in general, and "can I drive home after it?" is one question for every
+procedure the item lists.
+
+:class:`QuestionMatcher` (a Rasa component after the intent classifier) decides, for
+every procedure (``bot.questions.decide``: only the items that apply to it
+compete), between an item when one is likely enough, the topic summary when the
+question is a general one, and "not covered"; the answering action takes the
+decision for the procedure in play and, for "not covered", says plainly that it
+has no checked answer.
+
+Adding an item to the knowledge file needs no Python: it is a class here after
+the next ``rasa train`` (the fingerprint includes the knowledge file).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from functools import lru_cache
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+from scipy.sparse import csr_matrix, hstack
+
+from bot.knowledge import KnowledgeBase, get_knowledge, knowledge_path
+from bot.nlp.intent_classifier import _vectorizers, masked_text
+from bot.questions import ANY, CONDITIONS, ITEM, MATCH_KEY, OTHER, conditions_named, decisions, summary_label
+
+logger = logging.getLogger(__name__)
+
+UNREADABLE = "unreadable"  # set by UnreadableInputGuard, never overridden
+# The intent a fallback becomes for a very likely item: its topic's, or (a topic
+# with items only) the overview's; the action answers by the item either way.
+ITEM_INTENT_DEFAULT = "ask_procedure"
+SETTINGS_FILE = "questions.json"
+ARRAYS_FILE = "questions.npz"
+# Intents whose examples are general questions about one summary topic.
+SUMMARY_INTENTS: Dict[str, str] = {
+    "ask_procedure": "overview",
+    "ask_recovery_time": "recovery_time",
+    "ask_medication_reliance": "medication_reliance",
+    "ask_risks": "risks",
+    "ask_relief_duration": "relief_duration",
+    "ask_preparation": "preparation",
+    "ask_candidacy": "candidacy",
+    "ask_cost": "cost",
+}
+
+
+@lru_cache(maxsize=4)
+def _alias_pattern(aliases: Tuple[str, ...]) -> re.Pattern[str]:
+    ordered = sorted({a.lower() for a in aliases if a.strip()}, key=len, reverse=True)
+    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(a) for a in ordered) + r")(?!\w)", re.IGNORECASE)
+
+
+def masked(text: str, knowledge: KnowledgeBase) -> str:
+    """``text`` lowercased with every procedure name or alias of the knowledge file masked.
+
+    The same names the spaCy entity ruler is built from, found by one regular
+    expression, so paraphrases in the knowledge file and patients' messages are
+    masked alike (and the benchmark needs no spaCy).
+    """
+    aliases = tuple(a for names in knowledge.aliases().values() for a in names)
+    spans = [(m.start(), m.end()) for m in _alias_pattern(aliases).finditer(text)]
+    return masked_text(text, spans)
+
+
+def item_examples(knowledge: KnowledgeBase) -> List[Tuple[str, str]]:
+    """``(masked text, label)``: every item's paraphrases, and the general ways of asking each summary."""
+    pairs = [(masked(asked, knowledge), item.id) for item in knowledge.items.values() for asked in item.asked]
+    for topic, asked in knowledge.summary_asked.items():
+        pairs += [(masked(text, knowledge), summary_label(topic)) for text in asked]
+    return pairs
+
+
+def intent_examples(examples: Sequence[Tuple[str, str]]) -> List[Tuple[str, str]]:
+    """NLU ``(text, intent)`` pairs of intents that ask no health question, as ``other``.
+
+    The ``ask_*`` intents' examples are left out: many are specific questions
+    ("can I fly a week after?") that would teach a summary to claim them. So are
+    ``inform`` (a bare procedure name) and ``emergency``.
+    """
+    skip = set(SUMMARY_INTENTS) | {"inform", "emergency"}
+    return [(text, OTHER) for text, intent in examples if intent not in skip]
+
+
+class QuestionModel:
+    """TF-IDF (word and character n-grams) and logistic regression over items and summaries."""
+
+    DEFAULTS: Dict[str, Any] = {
+        "word_ngrams": [1, 2],
+        "word_min_df": 1,
+        "char_ngrams": [2, 5],
+        "char_min_df": 2,
+        "C": 20.0,
+        "max_iter": 3000,
+        "random_state": 2024,
+    }
+
+    def __init__(
+        self,
+        config: Optional[Dict[str, Any]] = None,
+        vectorizers: Optional[List[Any]] = None,
+        classes: Optional[List[str]] = None,
+        coefficients: Optional[np.ndarray] = None,
+        intercepts: Optional[np.ndarray] = None,
+    ) -> None:
+        """A model, trained when the fitted parts are given."""
+        self.config = {**self.DEFAULTS, **(config or {})}
+        self.vectorizers = vectorizers
+        self.classes = classes or []
+        self.coefficients = coefficients
+        self.intercepts = intercepts
+
+    @property
+    def trained(self) -> bool:
+        """Whether the model has been fitted (or loaded)."""
+        return bool(self.classes) and self.vectorizers is not None
+
+    def fit(self, texts: Sequence[str], labels: Sequence[str]) -> QuestionModel:
+        """Fits on masked texts and their labels."""
+        from sklearn.linear_model import LogisticRegression
+
+        self.vectorizers = _vectorizers(self.config)
+        matrix = hstack([v.fit_transform(texts) for v in self.vectorizers], format="csr")
+        model = LogisticRegression(
+            C=float(self.config["C"]),
+            max_iter=int(self.config["max_iter"]),
+            random_state=self.config["random_state"],
+            solver="lbfgs",
+            multi_class="multinomial",
+        ).fit(matrix, list(labels))
+        self.classes = [str(c) for c in model.classes_]
+        self.coefficients = np.asarray(model.coef_, dtype=np.float64)
+        self.intercepts = np.asarray(model.intercept_, dtype=np.float64)
+        return self
+
+    def _features(self, texts: Sequence[str]) -> csr_matrix:
+        return hstack([v.transform(texts) for v in self.vectorizers], format="csr")
+
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        """Softmax probabilities, one row per masked text, columns in ``classes`` order.
+
+        A text with no known n-gram gets all its weight on ``other``.
+        """
+        features = self._features(texts)
+        scores = np.asarray(features @ self.coefficients.T + self.intercepts)
+        scores -= scores.max(axis=1, keepdims=True)
+        exp = np.exp(scores)
+        result = exp / exp.sum(axis=1, keepdims=True)
+        empty = features.getnnz(axis=1) == 0
+        if empty.any() and OTHER in self.classes:
+            result[empty] = 0.0
+            result[np.ix_(empty, [self.classes.index(OTHER)])] = 1.0
+        return result
+
+    def by_class(self, texts: Sequence[str]) -> List[Dict[str, float]]:
+        """For each text, ``{class: probability}`` (empty when untrained)."""
+        if not self.trained or not texts:
+            return [{} for _ in texts]
+        return [dict(zip(self.classes, map(float, row))) for row in self.probabilities(texts)]
+
+    # -- persistence (JSON and plain arrays, no pickle) ----------------------------
+    def to_files(self) -> Tuple[str, Dict[str, np.ndarray]]:
+        """The settings as JSON text and the weights as arrays."""
+        settings = {
+            "config": self.config,
+            "classes": self.classes,
+            "vocabularies": [{k: int(i) for k, i in v.vocabulary_.items()} for v in self.vectorizers],
+        }
+        arrays = {f"idf_{i}": v.idf_ for i, v in enumerate(self.vectorizers)}
+        arrays.update(coefficients=self.coefficients, intercepts=self.intercepts)
+        return json.dumps(settings), arrays
+
+    @classmethod
+    def from_files(cls, settings_text: str, arrays: Any) -> QuestionModel:
+        """A model from :meth:`to_files`' output."""
+        settings = json.loads(settings_text)
+        vectorizers = _vectorizers(settings["config"], settings["vocabularies"])
+        for index, vectorizer in enumerate(vectorizers):
+            vectorizer.idf_ = arrays[f"idf_{index}"]
+        return cls(
+            settings["config"], vectorizers, settings["classes"], arrays["coefficients"], arrays["intercepts"]
+        )
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
+class QuestionMatcher(GraphComponent):
+    """Ranks the knowledge file's question items (and topic summaries) for each message.
+
+    Sets ``question_match`` in the parse result: a decision per procedure
+    (``bot.questions.decide``) and the conditions the message names. When the intent classifier fell
+    back (``nlu_fallback``) but an item is very likely (``override_threshold``), the
+    intent becomes its topic's ``ask_*`` intent so the answering action runs;
+    unreadable input is never overridden.
+    """
+
+    @staticmethod
+    def required_packages() -> List[str]:
+        """scikit-learn builds the features and fits the model."""
+        return ["sklearn"]
+
+    @staticmethod
+    def get_default_config() -> Dict[str, Any]:
+        """Defaults; config.yml states the ones in use."""
+        return {
+            **QuestionModel.DEFAULTS,
+            "item_threshold": 0.4,
+            "summary_threshold": 0.4,
+            "override_threshold": 0.6,
+        }
+
+    def __init__(
+        self,
+        config: Dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        model: Optional[QuestionModel] = None,
+    ) -> None:
+        """A matcher around a (possibly untrained) model."""
+        self.config = {**self.get_default_config(), **config}
+        self._model_storage = model_storage
+        self._resource = resource
+        model_config = {k: self.config[k] for k in QuestionModel.DEFAULTS}
+        self.model = model or QuestionModel(model_config)
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> QuestionMatcher:
+        """An untrained matcher."""
+        return cls(config, model_storage, resource)
+
+    @classmethod
+    def load(
+        cls,
+        config: Dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> QuestionMatcher:
+        """Loads the trained model (an untrained matcher if nothing was saved)."""
+        try:
+            with model_storage.read_from(resource) as directory:
+                text = (directory / SETTINGS_FILE).read_text(encoding="utf-8")
+                with np.load(directory / ARRAYS_FILE, allow_pickle=False) as arrays:
+                    model = QuestionModel.from_files(text, {k: arrays[k] for k in arrays.files})
+        except (ValueError, FileNotFoundError):
+            logger.debug(f"{cls.__name__}: nothing saved in '{resource.name}'; loading untrained.")
+            return cls(config, model_storage, resource)
+        return cls(config, model_storage, resource, model)
+
+    @classmethod
+    def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
+        """Retrain when the knowledge file (its items) changes."""
+        try:
+            return hashlib.sha256(knowledge_path().read_bytes()).hexdigest()
+        except OSError:
+            return None
+
+    @staticmethod
+    def text_of(message: Message) -> str:
+        """The lowercased text with procedure names masked."""
+        return masked(message.get(TEXT) or "", get_knowledge())
+
+    def train(self, training_data: TrainingData) -> Resource:
+        """Fits on the items' paraphrases and the NLU examples."""
+        examples = [e for e in training_data.intent_examples if e.get(INTENT) and e.get(TEXT)]
+        knowledge = get_knowledge()
+        intent_pairs = [(masked(e.get(TEXT), knowledge), e.get(INTENT)) for e in examples]
+        pairs = item_examples(knowledge) + intent_examples(intent_pairs)
+        if len({label for _, label in pairs}) < 2:
+            logger.warning(f"{self.__class__.__name__}: fewer than two kinds of question to learn.")
+            return self._resource
+        self.model.fit([t for t, _ in pairs], [label for _, label in pairs])
+        settings, arrays = self.model.to_files()
+        with self._model_storage.write_to(self._resource) as directory:
+            (directory / SETTINGS_FILE).write_text(settings, encoding="utf-8")
+            np.savez(directory / ARRAYS_FILE, **arrays)
+        return self._resource
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        """Adds ``question_match``; turns a fallback into an ``ask_*`` intent for a very likely item."""
+        knowledge = get_knowledge()
+        texts = [self.text_of(m) for m in messages]
+        for message, probabilities in zip(messages, self.model.by_class(texts)):
+            if not probabilities:
+                continue
+            match = decisions(
+                probabilities,
+                knowledge,
+                float(self.config["item_threshold"]),
+                float(self.config["summary_threshold"]),
+            )
+            match[CONDITIONS] = conditions_named(message.get(TEXT) or "", knowledge)
+            message.set(MATCH_KEY, match, add_to_output=True)
+            intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
+            if intent != "nlu_fallback" or message.get(UNREADABLE):
+                continue
+            best = match[ANY]
+            if best["kind"] == ITEM and best["confidence"] >= float(self.config["override_threshold"]):
+                topic = knowledge.items[best["name"]].topic
+                topic_intents = {t: i for i, t in SUMMARY_INTENTS.items()}
+                name = topic_intents.get(topic, ITEM_INTENT_DEFAULT)
+                message.set(
+                    INTENT,
+                    {INTENT_NAME_KEY: name, PREDICTED_CONFIDENCE_KEY: best["confidence"]},
+                    add_to_output=True,
+                )
+        return messages
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        """Nothing to add."""
+        return training_data

@@ -1,0 +1,92 @@
+"""QuestionMatcher: trained on the real knowledge file's items, saved, loaded, and what it adds."""
+
+from __future__ import annotations
+
+import pytest
+from rasa.engine.graph import ExecutionContext, GraphSchema
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.engine.storage.resource import Resource
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot.nlp.question_matcher import QuestionMatcher, item_examples, masked
+from bot.questions import ANY, ITEM, MATCH_KEY
+
+NLU = [
+    ("hello there", "greet"),
+    ("hi", "greet"),
+    ("thanks a lot", "thank"),
+    ("what is the weather like", "out_of_scope"),
+    ("tell me a joke", "out_of_scope"),
+    ("bye", "goodbye"),
+    ("what are the risks of an epidural", "ask_risks"),  # ask_* examples are not used
+]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    storage = LocalModelStorage(tmp_path_factory.mktemp("storage"))
+    resource = Resource("question_matcher")
+    context = ExecutionContext(GraphSchema({}), "test")
+    matcher = QuestionMatcher.create(QuestionMatcher.get_default_config(), storage, resource, context)
+    data = TrainingData([Message(data={"text": t, "intent": i}) for t, i in NLU])
+    matcher.train(data)
+    loaded = QuestionMatcher.load(QuestionMatcher.get_default_config(), storage, resource, context)
+    return matcher, loaded
+
+
+def message(text: str, intent: str = "ask_risks", confidence: float = 0.5) -> Message:
+    return Message(data={"text": text, "intent": {"name": intent, "confidence": confidence}, "entities": []})
+
+
+def test_names_are_masked_the_same_in_items_and_messages(knowledge):
+    assert (
+        masked("Can I drive after my Spinal Cord Stimulator?", knowledge)
+        == "can i drive after my zzprocedure ?"
+    )
+    texts = [text for text, _ in item_examples(knowledge)]
+    assert len(texts) >= sum(len(i.asked) for i in knowledge.items.values())
+
+
+def test_an_item_asked_as_written_is_matched_for_its_procedure_and_saved_alike(trained, knowledge):
+    matcher, loaded = trained
+    item = next(iter(knowledge.items.values()))
+    for component in (matcher, loaded):
+        (parsed,) = component.process([message(item.asked[0])])
+        match = parsed.get(MATCH_KEY)
+        decision = match[item.procedures[0]]
+        assert (decision["kind"], decision["name"]) == (ITEM, item.id)
+        assert set(match) == set(knowledge.entries) | {ANY, "conditions"}
+    assert parsed.get("intent")["name"] == "ask_risks"  # a real intent is never changed
+
+
+def test_a_fallback_becomes_the_items_topic_intent_but_unreadable_input_stays(trained, knowledge):
+    matcher, _ = trained
+    threshold = QuestionMatcher.get_default_config()["override_threshold"]
+    for item in knowledge.items.values():
+        (parsed,) = matcher.process([message(item.asked[0], "nlu_fallback", 0.2)])
+        best = parsed.get(MATCH_KEY)[ANY]
+        if best["kind"] == ITEM and best["confidence"] >= threshold:
+            break
+    else:
+        pytest.fail("no item's own wording is matched above the override threshold")
+    assert parsed.get("intent")["name"].startswith("ask_")
+    assert parsed.get("intent")["confidence"] == best["confidence"]
+    unreadable = message(item.asked[0], "nlu_fallback", 1.0)
+    unreadable.set("unreadable", True)
+    (parsed,) = matcher.process([unreadable])
+    assert parsed.get("intent")["name"] == "nlu_fallback"
+
+
+def test_small_talk_is_no_item(trained):
+    matcher, _ = trained
+    (parsed,) = matcher.process([message("hello there", "greet", 0.9)])
+    assert parsed.get(MATCH_KEY)[ANY]["kind"] != ITEM
+
+
+def test_an_untrained_matcher_adds_nothing(tmp_path):
+    storage = LocalModelStorage(tmp_path)
+    context = ExecutionContext(GraphSchema({}), "test")
+    empty = QuestionMatcher.load({}, storage, Resource("never_trained"), context)
+    (parsed,) = empty.process([message("can I have an MRI")])
+    assert parsed.get(MATCH_KEY) is None
