@@ -167,7 +167,7 @@ class ActionHandleFallback(PatientAction):
 
     def outcome(self, replies: Responder, tracker: Tracker) -> Outcome:
         """The polite "I did not understand" with topic buttons and referral."""
-        return replies.fallback(tracker.get_slot("procedure"))
+        return replies.fallback(tracker.get_slot("procedure"), tracker.latest_message.get(MATCH_KEY))
 
 
 class ActionHandleOutOfScope(PatientAction):
@@ -178,8 +178,8 @@ class ActionHandleOutOfScope(PatientAction):
         return "action_handle_out_of_scope"
 
     def outcome(self, replies: Responder, tracker: Tracker) -> Outcome:
-        """Decline politely and refer."""
-        return replies.out_of_scope()
+        """Decline politely and refer (unless an item surely answers it)."""
+        return replies.out_of_scope(tracker.latest_message.get(MATCH_KEY), tracker.get_slot("procedure"))
 
 
 class ActionShowSources(PatientAction):

@@ -35,6 +35,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
+from benchmarks.nlu_data import OUT_OF_SCOPE_DATA, read_nlu_file
 from bot.knowledge import KnowledgeBase, load_knowledge
 from bot.questions import MATCH_KEY
 from bot.replies import INFORM, INTENT_TOPICS, Outcome, Responder
@@ -119,8 +120,14 @@ def reply_for(
         return "triage", None
     if intent == "list_procedures":
         return served(responder.list_procedures(parsed.get(MATCH_KEY) if use_match else None))
+    if intent in ("nlu_fallback", "out_of_scope") or not intent:
+        match = parsed.get(MATCH_KEY) if use_match else None
+        handled = responder.fallback(question.context, match) if intent != "out_of_scope" else None
+        if intent == "out_of_scope":
+            handled = responder.out_of_scope(match, question.context)
+        return served(handled) if handled.kind else ("fallback" if intent != "out_of_scope" else intent, None)
     if intent not in INTENT_TOPICS and intent != INFORM:
-        return ("fallback" if intent == "nlu_fallback" else intent or "fallback"), None
+        return intent, None
     mentioned = [
         e["value"]
         for e in sorted(entities, key=lambda e: e.get("start") or 0)
@@ -186,7 +193,17 @@ def evaluate(model: Path = MODEL, knowledge: Optional[KnowledgeBase] = None) -> 
     everything = [q for part in PARTS for q in questions[part]]
     parsed = asyncio.run(_parse(model, [q.text for q in everything]))
     by_text = dict(zip((q.text for q in everything), parsed))
+    out_of_scope = [m.text for m in read_nlu_file(OUT_OF_SCOPE_DATA) if m.intent == "out_of_scope"]
+    oos_parsed = asyncio.run(_parse(model, out_of_scope))
     report: Dict[str, Any] = {"pages": {}, "misses": []}
+    # Out-of-scope messages (tests/data/out_of_scope.yml) must still be declined, not answered.
+    nobody = Question("", NOT_COVERED, "question", None, "", "out_of_scope")
+    answered = [reply_for(responder, nobody, p, True)[0] for p in oos_parsed]
+    report["out_of_scope"] = {
+        "messages": len(out_of_scope),
+        "answered_with_an_item": sum(kind == "item" for kind in answered),
+        "answered_with_a_summary": sum(kind == "summary" for kind in answered),
+    }
     for part in PARTS:
         qs = questions[part]
         report["pages"][part] = len({q.page for q in qs})
@@ -258,6 +275,13 @@ def render(report: Mapping[str, Any], thresholds: Mapping[str, float]) -> str:
     ]
     for label, key in rows:
         lines.append(f"| {label} | {cell(dev['items'][key])} | {cell(dev['topic_only'][key])} |")
+    oos = report["out_of_scope"]
+    lines += [
+        "",
+        f"Out-of-scope messages (`tests/data/out_of_scope.yml`, {oos['messages']}): "
+        f"{oos['answered_with_an_item']} answered with an item, {oos['answered_with_a_summary']} with a "
+        "summary (the rest declined or not understood).",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -276,6 +300,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             figures = {k: v for k, v in report[part][bot].items() if k != "served"}
             print(f"{part:8} {bot:11} {json.dumps(figures)}")
             print(f"{'':20} served: {report[part][bot]['served']}")
+    print(f"out of scope: {report['out_of_scope']}")
     if args.misses:
         for miss in report["misses"]:
             print(f"  {miss['label']:34} <- {miss['served']} [{miss['context']}] {miss['text']}")

@@ -49,11 +49,20 @@ class Decision:
     name: Optional[str]
     confidence: float
     closest: Optional[str]
+    # An item so likely it answers even when the intent classifier declined the
+    # message (fallback) or took it for out of scope.
+    strong: bool = False
 
     def as_dict(self) -> Dict[str, Any]:
         """JSON-friendly form, for the parse result."""
         confidence = round(self.confidence, 4)
-        return {"kind": self.kind, "name": self.name, "confidence": confidence, "closest": self.closest}
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "confidence": confidence,
+            "closest": self.closest,
+            "strong": self.strong,
+        }
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Optional[Decision]:
@@ -67,6 +76,7 @@ class Decision:
             name=raw.get("name") if isinstance(raw.get("name"), str) else None,
             confidence=float(confidence) if isinstance(confidence, (int, float)) else 0.0,
             closest=raw.get("closest") if isinstance(raw.get("closest"), str) else None,
+            strong=raw.get("strong") is True and kind == ITEM,
         )
 
 
@@ -76,6 +86,7 @@ def decide(
     knowledge: KnowledgeBase,
     item_threshold: float,
     summary_threshold: float,
+    strong_threshold: float = 1.0,
 ) -> Decision:
     """The answer for ``procedure`` (``None``: any procedure) from the matcher's probabilities."""
     allowed: Dict[str, float] = {}
@@ -97,7 +108,7 @@ def decide(
         if share >= summary_threshold:
             return Decision(SUMMARY, best[len(SUMMARY_PREFIX) :], share, closest)
     elif best != OTHER and share >= item_threshold:
-        return Decision(ITEM, best, share, closest)
+        return Decision(ITEM, best, share, closest, strong=share >= strong_threshold)
     return Decision(NOT_COVERED, None, share, closest)
 
 
@@ -106,13 +117,15 @@ def decisions(
     knowledge: KnowledgeBase,
     item_threshold: float,
     summary_threshold: float,
+    strong_threshold: float = 1.0,
 ) -> Dict[str, Dict[str, Any]]:
     """A decision for every entry of the knowledge file, and for ``any`` procedure."""
+    thresholds = (item_threshold, summary_threshold, strong_threshold)
     result = {
-        entry_id: decide(probabilities, entry_id, knowledge, item_threshold, summary_threshold).as_dict()
+        entry_id: decide(probabilities, entry_id, knowledge, *thresholds).as_dict()
         for entry_id in knowledge.entries
     }
-    result[ANY] = decide(probabilities, None, knowledge, item_threshold, summary_threshold).as_dict()
+    result[ANY] = decide(probabilities, None, knowledge, *thresholds).as_dict()
     return result
 
 

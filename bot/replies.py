@@ -471,8 +471,24 @@ class Responder:
             return first
         return self.with_crisis_check(answer(), entities)
 
-    def fallback(self, procedure: Optional[str]) -> Outcome:
-        """Say plainly the message was not understood, offer topics, refer."""
+    def strong_item(self, match: Optional[Mapping[str, Any]], procedure: Optional[str]) -> Optional[Outcome]:
+        """The answer of an item the matcher is sure of (``strong``) for this procedure, or ``None``."""
+        if not isinstance(match, Mapping):
+            return None
+        key = procedure if procedure in self.knowledge.entries and procedure != GENERAL else ANY
+        decision = Decision.from_dict(match.get(key) or {})
+        if decision is None or not decision.strong or decision.name not in self.knowledge.items:
+            return None
+        return self.item_answer(self.knowledge.items[decision.name], procedure or GENERAL)
+
+    def fallback(self, procedure: Optional[str], match: Optional[Mapping[str, Any]] = None) -> Outcome:
+        """Say plainly the message was not understood, offer topics, refer.
+
+        Unless the question matcher is sure an item answers it (``strong``).
+        """
+        sure = self.strong_item(match, procedure)
+        if sure is not None:
+            return sure
         if procedure in PROCEDURES:
             label = self.knowledge.entries[procedure].name
             first = Reply(
@@ -483,8 +499,13 @@ class Responder:
             first = Reply(self.message("fallback"), self.procedure_buttons("ask_procedure"))
         return Outcome(replies=[first, self.referral()])
 
-    def out_of_scope(self) -> Outcome:
-        """Decline politely, then refer."""
+    def out_of_scope(
+        self, match: Optional[Mapping[str, Any]] = None, procedure: Optional[str] = None
+    ) -> Outcome:
+        """Decline politely, then refer; unless the matcher is sure an item answers it."""
+        sure = self.strong_item(match, procedure)
+        if sure is not None:
+            return sure
         return Outcome(replies=[Reply(self.message("out_of_scope")), self.referral()])
 
 

@@ -37,21 +37,18 @@ from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
-from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
+from rasa.shared.nlu.constants import INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from scipy.sparse import csr_matrix, hstack
 
 from bot.knowledge import KnowledgeBase, get_knowledge, knowledge_path
 from bot.nlp.intent_classifier import _vectorizers, masked_text
-from bot.questions import ANY, CONDITIONS, ITEM, MATCH_KEY, OTHER, conditions_named, decisions, summary_label
+from bot.questions import CONDITIONS, MATCH_KEY, OTHER, conditions_named, decisions, summary_label
 
 logger = logging.getLogger(__name__)
 
 UNREADABLE = "unreadable"  # set by UnreadableInputGuard, never overridden
-# The intent a fallback becomes for a very likely item: its topic's, or (a topic
-# with items only) the overview's; the action answers by the item either way.
-ITEM_INTENT_DEFAULT = "ask_procedure"
 SETTINGS_FILE = "questions.json"
 ARRAYS_FILE = "questions.npz"
 # Intents whose examples are general questions about one summary topic.
@@ -86,8 +83,15 @@ def masked(text: str, knowledge: KnowledgeBase) -> str:
 
 
 def item_examples(knowledge: KnowledgeBase) -> List[Tuple[str, str]]:
-    """``(masked text, label)``: every item's paraphrases, and the general ways of asking each summary."""
-    pairs = [(masked(asked, knowledge), item.id) for item in knowledge.items.values() for asked in item.asked]
+    """``(masked text, label)`` for every item's paraphrases and answer, and each summary's.
+
+    The answer is learnt from too: its words are the point's words ("MRI", "metal
+    detector").
+    """
+    pairs = []
+    for item in knowledge.items.values():
+        pairs += [(masked(asked, knowledge), item.id) for asked in item.asked]
+        pairs.append((masked(item.text, knowledge), item.id))
     for topic, asked in knowledge.summary_asked.items():
         pairs += [(masked(text, knowledge), summary_label(topic)) for text in asked]
     return pairs
@@ -209,10 +213,10 @@ class QuestionMatcher(GraphComponent):
     """Ranks the knowledge file's question items (and topic summaries) for each message.
 
     Sets ``question_match`` in the parse result: a decision per procedure
-    (``bot.questions.decide``) and the conditions the message names. When the intent classifier fell
-    back (``nlu_fallback``) but an item is very likely (``override_threshold``), the
-    intent becomes its topic's ``ask_*`` intent so the answering action runs;
-    unreadable input is never overridden.
+    (``bot.questions.decide``) and the conditions the message names. An item at
+    ``strong_threshold`` or more is marked ``strong``: the fallback and
+    out-of-scope actions answer it too (the intent classifier declined a
+    question the knowledge file answers). Unreadable input gets no match.
     """
 
     @staticmethod
@@ -227,7 +231,7 @@ class QuestionMatcher(GraphComponent):
             **QuestionModel.DEFAULTS,
             "item_threshold": 0.4,
             "summary_threshold": 0.4,
-            "override_threshold": 0.6,
+            "strong_threshold": 0.6,
         }
 
     def __init__(
@@ -305,10 +309,11 @@ class QuestionMatcher(GraphComponent):
         return self._resource
 
     def process(self, messages: List[Message]) -> List[Message]:
-        """Adds ``question_match``; turns a fallback into an ``ask_*`` intent for a very likely item."""
+        """Adds ``question_match`` to every readable message (intents are left as they are)."""
         knowledge = get_knowledge()
-        texts = [self.text_of(m) for m in messages]
-        for message, probabilities in zip(messages, self.model.by_class(texts)):
+        readable = [m for m in messages if not m.get(UNREADABLE)]
+        texts = [self.text_of(m) for m in readable]
+        for message, probabilities in zip(readable, self.model.by_class(texts)):
             if not probabilities:
                 continue
             match = decisions(
@@ -316,22 +321,10 @@ class QuestionMatcher(GraphComponent):
                 knowledge,
                 float(self.config["item_threshold"]),
                 float(self.config["summary_threshold"]),
+                float(self.config["strong_threshold"]),
             )
             match[CONDITIONS] = conditions_named(message.get(TEXT) or "", knowledge)
             message.set(MATCH_KEY, match, add_to_output=True)
-            intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
-            if intent != "nlu_fallback" or message.get(UNREADABLE):
-                continue
-            best = match[ANY]
-            if best["kind"] == ITEM and best["confidence"] >= float(self.config["override_threshold"]):
-                topic = knowledge.items[best["name"]].topic
-                topic_intents = {t: i for i, t in SUMMARY_INTENTS.items()}
-                name = topic_intents.get(topic, ITEM_INTENT_DEFAULT)
-                message.set(
-                    INTENT,
-                    {INTENT_NAME_KEY: name, PREDICTED_CONFIDENCE_KEY: best["confidence"]},
-                    add_to_output=True,
-                )
         return messages
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:

@@ -61,9 +61,13 @@ _SYMPTOMS: Dict[str, str] = {
         r"|overdos(?:ed|ing)|(?:an|had an|having an|taken an) overdose|od ?'?d"
         r"|(?:gave|given|give|giving|used|sprayed|had to use) (?:\w+ ){0,3}(?:narcan|naloxone)"
         r"|(?:narcan|naloxone) (?:\w+ ){0,3}(?:given|gave|used|worked|twice|again)"
-        r"|" + _CANT + r" (?:wake|rouse) (?:him|her|them|my \w+)(?: up)?|(?:won ?'?t|wont|will not|not) wak(?:e|ing) up"
+        r"|"
+        + _CANT
+        + r" (?:wake|rouse) (?:him|her|them|my \w+)(?: up)?|(?:won ?'?t|wont|will not|not) wak(?:e|ing) up"
         r"|(?:lips|face) (?:are |is |look |looks |turned |turning |going )?(?:blue|grey|gray)"
-        r"|(?:" + _CANT + r"|hard to|struggl\w* to) (?:stay awake|wake (?:him|her|me|up)|keep (?:my|his|her) eyes open))"
+        r"|(?:"
+        + _CANT
+        + r"|hard to|struggl\w* to) (?:stay awake|wake (?:him|her|me|up)|keep (?:my|his|her) eyes open))"
     ),
     "stroke_vision": (
         r"\b(?:(?:face|mouth|smile) (?:is |looks |went |is going )?(?:droop\w*|lopsided|crooked)|droop\w* (?:face|mouth)"
@@ -73,7 +77,9 @@ _SYMPTOMS: Dict[str, str] = {
         r"|(?:gone|went) blind|double vision)"
     ),
     "fever_stiff_neck": (
-        r"\b(?:(?:stiff|rigid) neck|neck (?:is |feels )?(?:so |really )?(?:stiff|rigid)|" + _CANT + r" bend (?:my|his|her) neck)"
+        r"\b(?:(?:stiff|rigid) neck|neck (?:is |feels )?(?:so |really )?(?:stiff|rigid)|"
+        + _CANT
+        + r" bend (?:my|his|her) neck)"
     ),
     "heavy_bleeding": (
         r"\b(?:(?:won ?'?t|wont|will not|doesn ?'?t|does not|not) stop(?:ped)? bleeding|bleeding (?:a lot|heavily|badly|everywhere|through)"
@@ -240,7 +246,9 @@ def detect_red_flags(text: Optional[str]) -> List[RedFlag]:
         if match and (category != "fever_stiff_neck" or fever):
             found.append(RedFlag(category, match.group(0)))
     if fever:
-        if patterns["positional_headache"].search(clean) and not any(f.category == "fever_stiff_neck" for f in found):
+        if patterns["positional_headache"].search(clean) and not any(
+            f.category == "fever_stiff_neck" for f in found
+        ):
             found.append(RedFlag("fever_stiff_neck", fever.group(0)))
         if patterns["_procedure_context"].search(clean):
             found.append(RedFlag("fever_after_procedure", fever.group(0)))

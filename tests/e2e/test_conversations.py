@@ -262,3 +262,41 @@ def test_knowledge_version_in_the_tracker_and_the_start_up_log(bot, knowledge):
     assert bot.slot(sender, "knowledge_version") == knowledge.version
     assert bot.slot(sender, "last_answer") == "nerve_block/relief_duration"
     assert f"version {knowledge.version}" in bot.actions_log.read_text()
+
+
+def test_a_specific_question_gets_its_item_and_its_sources(bot, knowledge, referral):
+    sender = new_sender()
+    item = knowledge.item("scs_mri")
+    assert bot.texts(sender, "Can I have an MRI if I have a spinal cord stimulator?") == [item.text, referral]
+    assert bot.slot(sender, "last_answer") == f"spinal_cord_stimulation/{item.topic}/{item.id}"
+    (sources, again) = bot.texts(sender, "where is this from?")
+    assert all(source.url in sources for source in item.sources)
+    assert again == referral
+    # the same question in a pump conversation is the pump's MRI item
+    bot.texts(sender, "what is a pain pump?")
+    assert bot.texts(sender, "is it ok to have an MRI scan with it?")[0] == knowledge.item("itp_mri").text
+
+
+def test_a_specific_question_nothing_covers_is_said_plainly(bot, knowledge, referral):
+    sender = new_sender()
+    bot.texts(sender, "what is a ketamine infusion?")
+    replies = bot.texts(sender, "can my dog come with me to the ketamine infusion appointment")
+    assert replies[0] == knowledge.messages["not_covered"]
+    assert replies[-1] == referral
+    assert all(item.text not in replies for item in knowledge.items.values())
+
+
+def test_two_procedures_get_one_side_by_side(bot, knowledge, referral):
+    side_by_side, last = bot.texts(new_sender(), "what's the difference between a nerve block and RFA?")
+    assert side_by_side.startswith(knowledge.messages["compare_intro"])
+    for procedure in ("nerve_block", "radiofrequency_ablation"):
+        assert f"- {knowledge.entries[procedure].short_name}: " in side_by_side
+    assert last == referral
+
+
+def test_a_condition_lists_its_procedures(bot, knowledge, referral):
+    text, last = bot.texts(new_sender(), "what can help my sciatica?")
+    assert text.startswith(knowledge.messages["condition_intro"].format(condition_name="sciatica")[:40])
+    for entry in knowledge.treats("sciatica"):
+        assert entry.name in text
+    assert last == referral

@@ -183,6 +183,18 @@ def test_an_item_for_several_procedures_asks_which_when_none_is_known(small, set
     assert other.kind == "not_covered"
 
 
+def test_the_fallback_and_out_of_scope_answer_only_a_strong_item(knowledge, responder, referral):
+    item = next(iter(knowledge.items.values()))
+    procedure = item.procedures[0]
+    sure = match_for(procedure, ITEM, item.id)
+    sure[procedure]["strong"] = True
+    assert responder.fallback(procedure, sure).texts == [item.text, referral]
+    assert responder.out_of_scope(sure, procedure).texts == [item.text, referral]
+    unsure = match_for(procedure, ITEM, item.id)  # likely enough to answer a question, not to overrule
+    assert responder.fallback(procedure, unsure).texts[0].startswith(knowledge.messages["fallback"][:20])
+    assert responder.out_of_scope(unsure, procedure).texts[0] == responder.out_of_scope().texts[0]
+
+
 def test_a_payload_naming_an_item_answers_it(knowledge, responder):
     item = next(iter(knowledge.items.values()))
     outcome = responder.answer_question("ask_procedure", [item.procedures[0]], {}, question=item.id)
