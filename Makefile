@@ -59,9 +59,10 @@ forget-conversation: install ## Delete one conversation ("forget me"): make forg
 test-security: train ## Security and privacy tests (JWT API, action-server token, origins, log redaction, retention)
 	@$(PY) -m pytest tests/security
 
-evaluate: train ## NLU quality (hold-out, out-of-scope, 5-fold CV; vs Rasa default and a TF-IDF baseline) and red-flag triage (ARGS="--help")
+evaluate: train ## NLU quality (hold-out, out-of-scope, 5-fold CV; vs Rasa default and a TF-IDF baseline), red-flag triage, and whether replies answer real FAQ questions (ARGS="--help")
 	@$(PY) -m benchmarks.evaluate $(ARGS)
 	@$(PY) -m benchmarks.triage
+	@$(PY) -m benchmarks.questions
 
 bench: train ## Speed and memory of the real servers vs Rasa's default configuration (ARGS="--help")
 	@$(PY) -m benchmarks.bench $(ARGS)

@@ -4,13 +4,15 @@
 of ``tests/data/questions/{dev,heldout}.yml`` (questions from the public clinic,
 hospital and device-maker FAQ pages listed in ``docs/evaluation/faq-pages.md``,
 rewritten in patients' words, split **by page**; each labelled with the item id
-that answers it, ``not_covered``, ``compare`` or ``condition:<name>``), builds the
+that answers it, ``summary:<topic>`` when the topic summary answers the point,
+``not_covered``, ``compare`` or ``condition:<name>``), builds the
 reply exactly as the answering action does (``bot.replies.Responder``, with the
 conversation's procedure from the question's ``context``), and scores:
 
 - **right item**: questions an item answers, served that item;
+- **right summary**: general questions, served their topic's summary;
 - **another question's answer**: an item for a different question served (and,
-  reported apart, a topic summary served as if it answered a specific question);
+  reported apart, a topic summary that does not answer it served as if it did);
 - **honest when not covered**: ``not_covered`` questions that got "I don't have
   checked information on that" (or the fallback's "not sure I understood"),
   never another question's answer;
@@ -50,6 +52,7 @@ DEFAULT_OUT = ROOT / "build" / "evaluate" / "questions"
 DOC = ROOT / "docs" / "evaluation" / "questions.md"
 MATCHER = "bot.nlp.question_matcher.QuestionMatcher"
 NOT_COVERED = "not_covered"
+SUMMARY_LABEL = "summary:"  # the topic summary answers the point asked
 COMPARE = "compare"
 
 
@@ -107,6 +110,8 @@ def served(outcome: Outcome) -> Tuple[str, Optional[str]]:
         return "item", last.split("/")[-1]
     if outcome.kind == "condition" and isinstance(last, str):
         return "condition", last.split(":", 1)[1]
+    if outcome.kind == "summary" and isinstance(last, str):
+        return "summary", last.split("/")[-1]
     return outcome.kind or "other", None
 
 
@@ -161,6 +166,11 @@ def score(questions: Sequence[Question], replies: Sequence[Tuple[str, Optional[s
             counts["not_covered_total"] += 1
             counts["honest"] += kind in ("not_covered", "fallback", "out_of_scope")
             counts["summary_as_answer"] += kind == "summary"
+        elif question.label.startswith(SUMMARY_LABEL):
+            counts["summary_total"] += 1
+            right = kind == "summary" and name == question.label[len(SUMMARY_LABEL) :]
+            counts["right_summary"] += right
+            counts["summary_as_answer"] += kind == "summary" and not right
         else:
             counts["item_total"] += 1
             counts["right_item"] += kind == "item" and name == question.label
@@ -173,7 +183,9 @@ def score(questions: Sequence[Question], replies: Sequence[Tuple[str, Optional[s
         "questions": counts["questions"],
         "item_questions": counts["item_total"],
         "not_covered_questions": counts["not_covered_total"],
+        "summary_questions": counts["summary_total"],
         "right_item": share("right_item", "item_total"),
+        "right_summary": share("right_summary", "summary_total"),
         "wrong_item": share("wrong_item", "questions"),
         "summary_as_answer": share("summary_as_answer", "questions"),
         "honest_not_covered": share("honest", "not_covered_total"),
@@ -227,6 +239,8 @@ def _right(question: Question, reply: Tuple[str, Optional[str]]) -> bool:
         return kind == "condition"
     if question.label == NOT_COVERED:
         return kind in ("not_covered", "fallback", "out_of_scope")
+    if question.label.startswith(SUMMARY_LABEL):
+        return kind == "summary" and name == question.label[len(SUMMARY_LABEL) :]
     return kind == "item" and name == question.label
 
 
@@ -234,8 +248,9 @@ def render(report: Mapping[str, Any], thresholds: Mapping[str, float]) -> str:
     """The markdown section for docs/evaluation.md."""
     rows = [
         ("right item served (items answer it)", "right_item"),
+        ("general question: its topic summary served", "right_summary"),
         ("another question's item served", "wrong_item"),
-        ("a topic summary served as the answer", "summary_as_answer"),
+        ("a summary that does not answer it served", "summary_as_answer"),
         ("honest when nothing covers it", "honest_not_covered"),
         ("comparisons: side-by-side served", "compare_right"),
         ("conditions: the condition's list served", "condition_right"),

@@ -39,6 +39,7 @@ QUESTION_ENTITY = "question"  # an item id, in a button's payload
 COMPARE_TOPICS: Tuple[str, ...] = ("overview", "recovery_time", "relief_duration", "risks")
 COMPARE = "compare"
 CONDITION = "condition"
+PENDING_PREFIX = "per:"  # pending_question: the decisions for each procedure, as JSON
 ASK_SOURCE = "ask_source"
 FEEDBACK_HELPFUL = "feedback_helpful"
 FEEDBACK_UNHELPFUL = "feedback_unhelpful"
@@ -173,9 +174,12 @@ class Responder:
         if conditions and not named and intent != INFORM and not question:
             specific = Decision.from_dict(match.get(ANY) or {})
             in_conversation = slots.get("procedure") in PROCEDURES
-            if (specific is None or specific.kind != ITEM) and (
-                not in_conversation or INTENT_TOPICS.get(intent) == "candidacy"
-            ):
+            # Only a question about what may help ("what can help my sciatica?"), never a
+            # symptom told in passing ("I have a headache since yesterday").
+            asks_what_helps = INTENT_TOPICS.get(intent) == "candidacy" or (
+                intent == "ask_procedure" and not in_conversation
+            )
+            if (specific is None or specific.kind != ITEM) and asks_what_helps:
                 return self.condition(conditions[0])
 
         if named:
@@ -191,6 +195,9 @@ class Responder:
             item = self.knowledge.item(pending) if isinstance(pending, str) else None
             if item is not None:
                 return self.item_answer(item, procedure)
+            decided = _pending_decisions(pending).get(procedure)
+            if decided is not None and procedure != GENERAL:
+                return self.decided(decided, procedure, None)
             topic = slots.get("pending_topic") or slots.get("topic") or "overview"
             return self.summary(topic if topic in TOPICS else "overview", procedure)
 
@@ -202,11 +209,45 @@ class Responder:
         decision = Decision.from_dict(match.get(ANY if procedure == GENERAL else procedure) or {})
         if decision is None:
             return self.summary(intent_topic or "overview", procedure)
+        if procedure == GENERAL and decision.kind != ITEM:
+            topic = decision.name if decision.kind == SUMMARY else intent_topic or decision.closest
+            if topic in TOPICS and self.knowledge.answer(GENERAL, topic) is None:
+                return self.ask_which_procedure(topic, match)
+        return self.decided(decision, procedure, intent_topic)
+
+    def decided(self, decision: Decision, procedure: str, intent_topic: Optional[str]) -> Outcome:
+        """The reply a matcher's decision calls for, for one procedure."""
         if decision.kind == ITEM and decision.name in self.knowledge.items:
             return self.item_answer(self.knowledge.items[decision.name], procedure)
         if decision.kind == SUMMARY and decision.name in TOPICS:
             return self.summary(decision.name, procedure)
         return self.not_covered(procedure, intent_topic or decision.closest)
+
+    def ask_which_procedure(self, topic: str, match: Mapping[str, Any]) -> Outcome:
+        """Which treatment? The answer for each is decided now and kept in ``pending_question``.
+
+        The buttons (or a typed name, ``inform``) then get that procedure's decision:
+        its item, its summary, or "not covered".
+        """
+        pending = {
+            p: match[p]
+            for p in PROCEDURES
+            if isinstance(match.get(p), Mapping) and Decision.from_dict(match[p])
+        }
+        buttons = tuple(
+            Button(entry.short_name, intent_payload(INFORM, procedure=entry.id))
+            for entry in self.knowledge.procedures
+        )
+        return Outcome(
+            replies=[Reply(self.message("ask_which_procedure"), buttons)],
+            slots={
+                "pending_topic": topic,
+                "topic": topic,
+                "procedure": None,
+                "pending_question": PENDING_PREFIX + json.dumps(pending, separators=(",", ":")),
+            },
+            kind="ask_procedure",
+        )
 
     def summary(self, topic: str, procedure: str) -> Outcome:
         """The topic summary for one procedure (or, for ``general`` without one, which procedure?)."""
@@ -290,7 +331,8 @@ class Responder:
                 text = _first_sentences(answer.text, sentences) if answer else self.message("no_answer")
                 lines.append(f"- {self.knowledge.entries[procedure].short_name}: {text}")
             blocks.append("\n".join(lines))
-        text = self.message("compare_intro") + "\n\n" + "\n\n".join(blocks)
+        # One message: Rasa's channels split a text at blank lines.
+        text = self.message("compare_intro") + "\n" + "\n".join(blocks)
         slots = self._answered(procedures[-1], topic, f"{COMPARE}:{','.join(procedures)}:{','.join(topics)}")
         return Outcome(replies=[Reply(text), self.referral_with_feedback()], slots=slots, kind="compare")
 
@@ -514,6 +556,20 @@ def entity_values(entities: Sequence[Mapping[str, Any]], entity: str) -> List[st
     ordered = sorted(entities or [], key=lambda e: e.get("start") or 0)
     values = [e["value"] for e in ordered if e.get("entity") == entity and isinstance(e.get("value"), str)]
     return list(dict.fromkeys(values))
+
+
+def _pending_decisions(pending: Any) -> Dict[str, Decision]:
+    """The per-procedure decisions kept by :meth:`Responder.ask_which_procedure`."""
+    if not isinstance(pending, str) or not pending.startswith(PENDING_PREFIX):
+        return {}
+    try:
+        raw = json.loads(pending[len(PENDING_PREFIX) :])
+    except ValueError:
+        return {}
+    if not isinstance(raw, dict):
+        return {}
+    decided = {p: Decision.from_dict(d) for p, d in raw.items() if isinstance(d, Mapping)}
+    return {p: d for p, d in decided.items() if d is not None}
 
 
 def _first_sentences(text: str, count: int) -> str:

@@ -231,3 +231,39 @@ def test_every_item_passes_through_the_responder(knowledge, settings):
         for procedure in item.procedures:
             outcome = responder.item_answer(item, procedure)
             assert outcome.texts[0] == item.text, item.id
+
+
+def test_a_condition_told_in_passing_is_not_answered_with_treatments(knowledge, responder):
+    match = {ANY: {"kind": NOT_COVERED}, "conditions": ["headache_migraine"]}
+    for intent in ("ask_recovery_time", "ask_risks", "ask_preparation"):
+        outcome = responder.answer_question(intent, [], {}, match=match)
+        assert outcome.kind != "condition", intent
+    # in a conversation about a procedure, only a candidacy question lists treatments
+    in_conversation = {"procedure": "epidural_steroid_injection"}
+    assert responder.answer_question("ask_procedure", [], in_conversation, match=match).kind != "condition"
+    assert responder.answer_question("ask_candidacy", [], in_conversation, match=match).kind == "condition"
+
+
+def test_without_a_procedure_it_asks_which_and_keeps_each_procedures_decision(knowledge, responder):
+    item = next(iter(knowledge.items.values()))
+    procedure = item.procedures[0]
+    match = {p: {"kind": NOT_COVERED, "closest": "recovery_time"} for p in knowledge.entries}
+    match[procedure] = {"kind": ITEM, "name": item.id, "confidence": 0.8}
+    match[ANY] = {"kind": NOT_COVERED, "closest": "recovery_time"}
+    asked = responder.answer_question("ask_recovery_time", [], {}, match=match)
+    assert asked.kind == "ask_procedure"
+    assert all(b.payload.startswith("/inform") for b in asked.replies[0].buttons)
+    # the patient picks the procedure the item is for: that item; another one: not covered
+    assert responder.answer_question("inform", [procedure], asked.slots).texts[0] == item.text
+    other = next(p for p in knowledge.procedures if p.id != procedure and not item.applies_to(p.id))
+    assert responder.answer_question("inform", [other.id], asked.slots).kind == "not_covered"
+
+
+def test_every_answer_is_one_message_in_every_channel(knowledge, responder):
+    # Rasa's output channels split a text at blank lines: no reply may hold one.
+    outcomes = [responder.compare(["nerve_block", "radiofrequency_ablation"])]
+    outcomes += [responder.condition(c) for c in knowledge.conditions]
+    outcomes += [responder.not_covered(p.id, "risks") for p in knowledge.procedures]
+    outcomes += [responder.item_answer(i, i.procedures[0]) for i in knowledge.items.values()]
+    for outcome in outcomes:
+        assert all("\n\n" not in text for text in outcome.texts)
