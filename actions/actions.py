@@ -167,7 +167,11 @@ class ActionHandleFallback(PatientAction):
 
     def outcome(self, replies: Responder, tracker: Tracker) -> Outcome:
         """The polite "I did not understand" with topic buttons and referral."""
-        return replies.fallback(tracker.get_slot("procedure"), tracker.latest_message.get(MATCH_KEY))
+        return replies.fallback(
+            tracker.get_slot("procedure"),
+            tracker.latest_message.get(MATCH_KEY),
+            entity_values(tracker, PROCEDURE_ENTITY),
+        )
 
 
 class ActionHandleOutOfScope(PatientAction):
@@ -179,7 +183,11 @@ class ActionHandleOutOfScope(PatientAction):
 
     def outcome(self, replies: Responder, tracker: Tracker) -> Outcome:
         """Decline politely and refer (unless an item surely answers it)."""
-        return replies.out_of_scope(tracker.latest_message.get(MATCH_KEY), tracker.get_slot("procedure"))
+        return replies.out_of_scope(
+            tracker.latest_message.get(MATCH_KEY),
+            tracker.get_slot("procedure"),
+            entity_values(tracker, PROCEDURE_ENTITY),
+        )
 
 
 class ActionShowSources(PatientAction):

@@ -125,11 +125,17 @@ def reply_for(
         return "triage", None
     if intent == "list_procedures":
         return served(responder.list_procedures(parsed.get(MATCH_KEY) if use_match else None))
+    named = [
+        e["value"]
+        for e in sorted(entities, key=lambda e: e.get("start") or 0)
+        if e.get("entity") == "procedure" and isinstance(e.get("value"), str)
+    ]
     if intent in ("nlu_fallback", "out_of_scope") or not intent:
         match = parsed.get(MATCH_KEY) if use_match else None
-        handled = responder.fallback(question.context, match) if intent != "out_of_scope" else None
         if intent == "out_of_scope":
-            handled = responder.out_of_scope(match, question.context)
+            handled = responder.out_of_scope(match, question.context, named)
+        else:
+            handled = responder.fallback(question.context, match, named)
         return served(handled) if handled.kind else ("fallback" if intent != "out_of_scope" else intent, None)
     if intent not in INTENT_TOPICS and intent != INFORM:
         return intent, None

@@ -209,9 +209,14 @@ class Responder:
         decision = Decision.from_dict(match.get(ANY if procedure == GENERAL else procedure) or {})
         if decision is None:
             return self.summary(intent_topic or "overview", procedure)
-        if procedure == GENERAL and decision.kind != ITEM:
+        if procedure == GENERAL:
+            item = self.knowledge.item(decision.name) if decision.kind == ITEM else None
+            if item is not None and not item.applies_to(GENERAL):
+                # An item about one treatment's version of the question, and no treatment
+                # named: which one? (each treatment's answer is decided already)
+                return self.ask_which_procedure(intent_topic or decision.closest or "overview", match)
             topic = decision.name if decision.kind == SUMMARY else intent_topic or decision.closest
-            if topic in TOPICS and self.knowledge.answer(GENERAL, topic) is None:
+            if item is None and topic in TOPICS and self.knowledge.answer(GENERAL, topic) is None:
                 return self.ask_which_procedure(topic, match)
         return self.decided(decision, procedure, intent_topic)
 
@@ -513,22 +518,33 @@ class Responder:
             return first
         return self.with_crisis_check(answer(), entities)
 
-    def strong_item(self, match: Optional[Mapping[str, Any]], procedure: Optional[str]) -> Optional[Outcome]:
+    def strong_item(
+        self, match: Optional[Mapping[str, Any]], procedure: Optional[str], mentioned: Sequence[str] = ()
+    ) -> Optional[Outcome]:
         """The answer of an item the matcher is sure of (``strong``) for this procedure, or ``None``."""
         if not isinstance(match, Mapping):
             return None
+        named = [p for p in _known(mentioned, self.knowledge) if p != GENERAL]
+        procedure = named[0] if named else procedure
         key = procedure if procedure in self.knowledge.entries and procedure != GENERAL else ANY
         decision = Decision.from_dict(match.get(key) or {})
-        if decision is None or not decision.strong or decision.name not in self.knowledge.items:
+        item = self.knowledge.item(decision.name) if decision is not None and decision.strong else None
+        if item is None or (key == ANY and not item.applies_to(GENERAL)):
             return None
-        return self.item_answer(self.knowledge.items[decision.name], procedure or GENERAL)
+        return self.item_answer(item, procedure if key != ANY else GENERAL)
 
-    def fallback(self, procedure: Optional[str], match: Optional[Mapping[str, Any]] = None) -> Outcome:
+    def fallback(
+        self,
+        procedure: Optional[str],
+        match: Optional[Mapping[str, Any]] = None,
+        mentioned: Sequence[str] = (),
+    ) -> Outcome:
         """Say plainly the message was not understood, offer topics, refer.
 
-        Unless the question matcher is sure an item answers it (``strong``).
+        Unless the question matcher is sure an item answers it (``strong``) for the
+        procedure named (``mentioned``) or in play.
         """
-        sure = self.strong_item(match, procedure)
+        sure = self.strong_item(match, procedure, mentioned)
         if sure is not None:
             return sure
         if procedure in PROCEDURES:
@@ -542,10 +558,13 @@ class Responder:
         return Outcome(replies=[first, self.referral()])
 
     def out_of_scope(
-        self, match: Optional[Mapping[str, Any]] = None, procedure: Optional[str] = None
+        self,
+        match: Optional[Mapping[str, Any]] = None,
+        procedure: Optional[str] = None,
+        mentioned: Sequence[str] = (),
     ) -> Outcome:
         """Decline politely, then refer; unless the matcher is sure an item answers it."""
-        sure = self.strong_item(match, procedure)
+        sure = self.strong_item(match, procedure, mentioned)
         if sure is not None:
             return sure
         return Outcome(replies=[Reply(self.message("out_of_scope")), self.referral()])

@@ -166,21 +166,26 @@ def test_nothing_covers_it_so_it_says_so_and_offers_the_summary_only_as_such(kno
     assert outcome.kind == "not_covered"
 
 
-def test_an_item_for_several_procedures_asks_which_when_none_is_known(small, settings):
+def test_an_item_for_a_treatment_asks_which_when_none_is_known(small, settings):
     responder = Responder(small, settings)
     item = small.item("scs_mri")
-    outcome = responder.answer_question("ask_procedure", [], {}, match=match_for(GENERAL, ITEM, item.id))
+    match = {p: {"kind": NOT_COVERED, "closest": "risks"} for p in small.entries}
+    for procedure in item.procedures:
+        match[procedure] = {"kind": ITEM, "name": item.id, "confidence": 0.9}
+    match[ANY] = {"kind": ITEM, "name": item.id, "confidence": 0.9}
+    outcome = responder.answer_question("ask_risks", [], {}, match=match)
     (question,) = outcome.replies
     assert question.text == small.messages["ask_which_procedure"].format(**settings.template_values())
-    assert len(question.buttons) == len(item.procedures)
-    assert f'"question":"{item.id}"' in question.buttons[0].payload
-    assert outcome.slots["pending_question"] == item.id
-    # the patient then types a procedure name: the pending item answers
+    assert len(question.buttons) == len(small.procedures)
+    # the patient then names a treatment: the item for it, or plainly "not covered"
     answered = responder.answer_question("inform", [item.procedures[1]], outcome.slots)
     assert answered.texts[0] == item.text
-    # in a conversation about a procedure the item does not cover: not covered, said plainly
-    other = responder.answer_question("ask_procedure", ["epidural_steroid_injection"], {}, question=item.id)
+    other = responder.answer_question("inform", ["epidural_steroid_injection"], outcome.slots)
     assert other.kind == "not_covered"
+    # a button naming the item (several treatments share it) answers it for that treatment
+    assert responder.item_answer(item, GENERAL).slots["pending_question"] == item.id
+    named = responder.answer_question("ask_procedure", ["epidural_steroid_injection"], {}, question=item.id)
+    assert named.kind == "not_covered"
 
 
 def test_the_fallback_and_out_of_scope_answer_only_a_strong_item(knowledge, responder, referral):
