@@ -289,7 +289,14 @@ def render(report: Mapping[str, Any], thresholds: Mapping[str, float]) -> str:
         "",
         f"Held-out: {held['items']['item_questions']} questions an item answers, "
         f"{held['items']['not_covered_questions']} that no item answers. "
-        "Targets: right item >= 0.90, another question's item <= 0.03, honest >= 0.90.",
+        "Targets: right item >= 0.90, another question's item <= 0.03, honest >= 0.90"
+        + (
+            "."
+            if (held["items"]["right_item"] or 0) >= 0.9
+            and (held["items"]["wrong_item"] or 0) <= 0.03
+            and (held["items"]["honest_not_covered"] or 0) >= 0.9
+            else ": **not met yet**."
+        ),
         "",
         "| development half | with question items | topic-only bot (before) |",
         "|---|---:|---:|",
