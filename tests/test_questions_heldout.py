@@ -22,12 +22,14 @@ pytestmark = pytest.mark.nlu
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ROOT / "docs" / "evaluation" / "faq-pages.md"
 
-# Measured 2026-12-02 on the held-out half (148 questions an item answers, 84 none does):
-# right item 0.514, another question's item 0.086, honest 0.524; the topic-only bot
-# 0.000 / 0.000 / 0.071. The pipeline is seeded, so retraining gives the same figures.
-MIN_RIGHT_ITEM = 0.49
+# Measured 2026-12-02 on the held-out half (141 questions an item answers, 49 a topic
+# summary answers, 42 nothing does): right item 0.546, right summary 0.449, another
+# question's item 0.082, honest 0.643; the topic-only bot 0.000 / 0.551 / 0.000 / 0.095.
+# The pipeline is seeded, so retraining gives the same figures.
+MIN_RIGHT_ITEM = 0.52
+MIN_RIGHT_SUMMARY = 0.42
 MAX_WRONG_ITEM = 0.10
-MIN_HONEST_NOT_COVERED = 0.50
+MIN_HONEST_NOT_COVERED = 0.62
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +61,7 @@ def test_the_held_out_half_gets_answers_to_the_questions_asked(report):
     assert held["right_item"] >= MIN_RIGHT_ITEM
     assert held["wrong_item"] <= MAX_WRONG_ITEM
     assert held["honest_not_covered"] >= MIN_HONEST_NOT_COVERED
+    assert held["right_summary"] >= MIN_RIGHT_SUMMARY
 
 
 def test_items_do_better_than_the_topic_only_bot(report):
