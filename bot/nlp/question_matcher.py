@@ -45,23 +45,13 @@ from scipy.sparse import csr_matrix, hstack
 from bot.knowledge import KnowledgeBase, get_knowledge, knowledge_path
 from bot.nlp.intent_classifier import _vectorizers, masked_text
 from bot.questions import CONDITIONS, MATCH_KEY, OTHER, conditions_named, decisions, summary_label
+from bot.replies import INFORM, INTENT_TOPICS
 
 logger = logging.getLogger(__name__)
 
 UNREADABLE = "unreadable"  # set by UnreadableInputGuard, never overridden
 SETTINGS_FILE = "questions.json"
 ARRAYS_FILE = "questions.npz"
-# Intents whose examples are general questions about one summary topic.
-SUMMARY_INTENTS: Dict[str, str] = {
-    "ask_procedure": "overview",
-    "ask_recovery_time": "recovery_time",
-    "ask_medication_reliance": "medication_reliance",
-    "ask_risks": "risks",
-    "ask_relief_duration": "relief_duration",
-    "ask_preparation": "preparation",
-    "ask_candidacy": "candidacy",
-    "ask_cost": "cost",
-}
 
 
 @lru_cache(maxsize=4)
@@ -104,7 +94,7 @@ def intent_examples(examples: Sequence[Tuple[str, str]]) -> List[Tuple[str, str]
     ("can I fly a week after?") that would teach a summary to claim them. So are
     ``inform`` (a bare procedure name) and ``emergency``.
     """
-    skip = set(SUMMARY_INTENTS) | {"inform", "emergency"}
+    skip = set(INTENT_TOPICS) | {INFORM, "emergency"}
     return [(text, OTHER) for text, intent in examples if intent not in skip]
 
 
