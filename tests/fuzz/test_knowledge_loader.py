@@ -18,8 +18,8 @@ from tests.fuzz.strategies import any_text, examples
 
 
 def _small(document: Dict[str, Any]) -> Dict[str, Any]:
-    """The real file cut down (one source and alias per entry, one-sentence answers): still valid,
-    and quick enough to write and load a hundred times."""
+    """The real file cut down (one source and alias per entry, one-sentence answers, a few question
+    items): still valid, and quick enough to write and load a hundred times."""
     small = copy.deepcopy(document)
     for entry in small["entries"]:
         entry["sources"] = entry["sources"][:1]
@@ -28,6 +28,10 @@ def _small(document: Dict[str, Any]) -> Dict[str, Any]:
             answer["text"] = answer["text"].split(". ")[0].rstrip(".") + "."
             if answer.get("sources"):
                 answer["sources"] = [entry["sources"][0]["id"]]
+        for condition in entry.get("conditions") or []:
+            condition["sources"] = [entry["sources"][0]["id"]]
+    if small.get("questions"):
+        small["questions"]["items"] = small["questions"]["items"][:6]
     return small
 
 
