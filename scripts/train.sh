@@ -26,5 +26,8 @@ if [ "${FORCE:-0}" != 1 ] && [ -f "$MODEL" ] && [ -f models/.inputs.sha256 ] && 
   exit 0
 fi
 mkdir -p models
-.venv/bin/rasa train --fixed-model-name pain-clinic --out models
+# --force: Rasa's own cache keys a component on its settings and data, not its
+# code, so a change to bot/nlp/*.py could otherwise reuse a part trained by the
+# old code. This script has already decided that something changed.
+.venv/bin/rasa train --force --fixed-model-name pain-clinic --out models
 echo "$model_hash" > models/.inputs.sha256

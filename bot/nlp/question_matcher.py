@@ -99,7 +99,14 @@ def intent_examples(examples: Sequence[Tuple[str, str]]) -> List[Tuple[str, str]
 
 
 class QuestionModel:
-    """TF-IDF (word and character n-grams) and logistic regression over items and summaries."""
+    """TF-IDF (word and character n-grams) and logistic regression over items and summaries.
+
+    One-vs-rest (``liblinear``): one yes/no model per class, probabilities
+    normalised over the classes. On 200+ classes it fits about six times faster
+    than a multinomial model (``lbfgs``) and, on the development questions, serves
+    the right item as often for fewer wrong ones; ``solver: lbfgs`` gives the
+    multinomial model (softmax) instead.
+    """
 
     DEFAULTS: Dict[str, Any] = {
         "word_ngrams": [1, 2],
@@ -107,9 +114,11 @@ class QuestionModel:
         "char_ngrams": [2, 5],
         "char_min_df": 2,
         "C": 20.0,
+        "solver": "liblinear",
         "max_iter": 3000,
         "random_state": 2024,
     }
+    SOLVERS = ("liblinear", "lbfgs")
 
     def __init__(
         self,
@@ -135,33 +144,45 @@ class QuestionModel:
         """Fits on masked texts and their labels."""
         from sklearn.linear_model import LogisticRegression
 
+        solver = self.config["solver"]
+        if solver not in self.SOLVERS:
+            raise ValueError(f"QuestionModel: solver must be one of {', '.join(self.SOLVERS)}, not {solver!r}")
         self.vectorizers = _vectorizers(self.config)
         matrix = hstack([v.fit_transform(texts) for v in self.vectorizers], format="csr")
         model = LogisticRegression(
             C=float(self.config["C"]),
             max_iter=int(self.config["max_iter"]),
             random_state=self.config["random_state"],
-            solver="lbfgs",
-            multi_class="multinomial",
+            solver=solver,
+            multi_class="ovr" if solver == "liblinear" else "multinomial",
         ).fit(matrix, list(labels))
         self.classes = [str(c) for c in model.classes_]
         self.coefficients = np.asarray(model.coef_, dtype=np.float64)
         self.intercepts = np.asarray(model.intercept_, dtype=np.float64)
+        if len(self.classes) == 2 and self.coefficients.shape[0] == 1:
+            # Two classes: one model for the second; the first's score is its negative.
+            self.coefficients = np.vstack([-self.coefficients, self.coefficients])
+            self.intercepts = np.concatenate([-self.intercepts, self.intercepts])
         return self
 
     def _features(self, texts: Sequence[str]) -> csr_matrix:
         return hstack([v.transform(texts) for v in self.vectorizers], format="csr")
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
-        """Softmax probabilities, one row per masked text, columns in ``classes`` order.
+        """Probabilities, one row per masked text, columns in ``classes`` order.
 
-        A text with no known n-gram gets all its weight on ``other``.
+        One-vs-rest: each class's yes-probability, normalised over the classes (as
+        scikit-learn does); multinomial: softmax. A text with no known n-gram gets
+        all its weight on ``other``.
         """
         features = self._features(texts)
         scores = np.asarray(features @ self.coefficients.T + self.intercepts)
-        scores -= scores.max(axis=1, keepdims=True)
-        exp = np.exp(scores)
-        result = exp / exp.sum(axis=1, keepdims=True)
+        if self.config.get("solver", "lbfgs") == "liblinear":
+            result = 1.0 / (1.0 + np.exp(-scores))
+        else:
+            scores -= scores.max(axis=1, keepdims=True)
+            result = np.exp(scores)
+        result = result / result.sum(axis=1, keepdims=True)
         empty = features.getnnz(axis=1) == 0
         if empty.any() and OTHER in self.classes:
             result[empty] = 0.0
@@ -222,6 +243,7 @@ class QuestionMatcher(GraphComponent):
             "item_threshold": 0.4,
             "summary_threshold": 0.4,
             "strong_threshold": 0.6,
+            "health_intent_drops_other": True,
         }
 
     def __init__(
@@ -306,6 +328,10 @@ class QuestionMatcher(GraphComponent):
         for message, probabilities in zip(readable, self.model.by_class(texts)):
             if not probabilities:
                 continue
+            if (message.get(INTENT) or {}).get("name") in INTENT_TOPICS and self.config["health_intent_drops_other"]:
+                # The intent classifier took it for a health question ("how much does it
+                # cost?"): "asks no health question" is not a choice left here.
+                probabilities = {label: p for label, p in probabilities.items() if label != OTHER}
             match = decisions(
                 probabilities,
                 knowledge,

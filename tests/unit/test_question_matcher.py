@@ -9,7 +9,7 @@ from rasa.engine.storage.resource import Resource
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.nlp.question_matcher import QuestionMatcher, item_examples, masked
+from bot.nlp.question_matcher import QuestionMatcher, QuestionModel, item_examples, masked
 from bot.questions import ANY, ITEM, MATCH_KEY
 
 NLU = [
@@ -89,3 +89,33 @@ def test_an_untrained_matcher_adds_nothing(tmp_path):
     empty = QuestionMatcher.load({}, storage, Resource("never_trained"), context)
     (parsed,) = empty.process([message("can I have an MRI")])
     assert parsed.get(MATCH_KEY) is None
+
+
+def test_a_health_intent_leaves_no_room_for_asks_no_health_question(trained):
+    """Said with an ask_* intent, a general question gets its summary even if it looks
+    like small talk in the matcher's eyes ("how much does it cost?" next to "how much does
+    it cost to rent a car"); with a small-talk intent it does not."""
+    matcher, _ = trained
+    (asked,) = matcher.process([message("how much does it cost", "ask_cost", 0.9)])
+    assert (asked.get(MATCH_KEY)[ANY]["kind"], asked.get(MATCH_KEY)[ANY]["name"]) == ("summary", "cost")
+    (greeting,) = matcher.process([message("hello there", "greet", 0.9)])
+    assert greeting.get(MATCH_KEY)[ANY]["kind"] == "not_covered"
+
+
+@pytest.mark.parametrize("solver", ["liblinear", "lbfgs"])
+def test_both_solvers_give_probabilities_that_sum_to_one(solver):
+    texts = ["can i drive home", "may i drive myself", "can i shower", "is a bath ok", "hello", "hi there"]
+    labels = ["drive", "drive", "wash", "wash", "other", "other"]
+    model = QuestionModel({"solver": solver, "char_min_df": 1}).fit(texts, labels)
+    (row,) = model.by_class(["can i drive home"])
+    assert abs(sum(row.values()) - 1) < 1e-9 and max(row, key=row.get) == "drive"
+    (unknown,) = model.by_class(["qqqq"])
+    assert unknown == {"drive": 0.0, "other": 1.0, "wash": 0.0}  # no known n-gram: other
+
+
+def test_two_classes_and_a_wrong_solver():
+    model = QuestionModel({"char_min_df": 1}).fit(["can i drive", "hello", "may i drive", "hi"], ["drive", "other"] * 2)
+    (row,) = model.by_class(["can i drive"])
+    assert set(row) == {"drive", "other"} and row["drive"] > 0.5 and abs(sum(row.values()) - 1) < 1e-9
+    with pytest.raises(ValueError, match="solver must be one of"):
+        QuestionModel({"solver": "newton"}).fit(["a", "b"], ["x", "y"])
