@@ -146,7 +146,8 @@ class QuestionModel:
 
         solver = self.config["solver"]
         if solver not in self.SOLVERS:
-            raise ValueError(f"QuestionModel: solver must be one of {', '.join(self.SOLVERS)}, not {solver!r}")
+            choices = ", ".join(self.SOLVERS)
+            raise ValueError(f"QuestionModel: solver must be one of {choices}, not {solver!r}")
         self.vectorizers = _vectorizers(self.config)
         matrix = hstack([v.fit_transform(texts) for v in self.vectorizers], format="csr")
         model = LogisticRegression(
@@ -328,7 +329,8 @@ class QuestionMatcher(GraphComponent):
         for message, probabilities in zip(readable, self.model.by_class(texts)):
             if not probabilities:
                 continue
-            if (message.get(INTENT) or {}).get("name") in INTENT_TOPICS and self.config["health_intent_drops_other"]:
+            health_intent = (message.get(INTENT) or {}).get("name") in INTENT_TOPICS
+            if health_intent and self.config["health_intent_drops_other"]:
                 # The intent classifier took it for a health question ("how much does it
                 # cost?"): "asks no health question" is not a choice left here.
                 probabilities = {label: p for label, p in probabilities.items() if label != OTHER}

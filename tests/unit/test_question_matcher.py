@@ -114,7 +114,9 @@ def test_both_solvers_give_probabilities_that_sum_to_one(solver):
 
 
 def test_two_classes_and_a_wrong_solver():
-    model = QuestionModel({"char_min_df": 1}).fit(["can i drive", "hello", "may i drive", "hi"], ["drive", "other"] * 2)
+    model = QuestionModel({"char_min_df": 1}).fit(
+        ["can i drive", "hello", "may i drive", "hi"], ["drive", "other"] * 2
+    )
     (row,) = model.by_class(["can i drive"])
     assert set(row) == {"drive", "other"} and row["drive"] > 0.5 and abs(sum(row.values()) - 1) < 1e-9
     with pytest.raises(ValueError, match="solver must be one of"):
