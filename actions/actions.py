@@ -140,8 +140,12 @@ class ActionReferSpecialist(PatientAction):
         return "action_refer_specialist"
 
     def outcome(self, replies: Responder, tracker: Tracker) -> Outcome:
-        """Phone, hours and booking link."""
-        return replies.specialist()
+        """Phone, hours and booking link (or the item the matcher is sure answers it)."""
+        return replies.specialist(
+            tracker.latest_message.get(MATCH_KEY),
+            tracker.get_slot("procedure"),
+            entity_values(tracker, PROCEDURE_ENTITY),
+        )
 
 
 class ActionHandleEmergency(PatientAction):

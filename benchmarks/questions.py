@@ -137,6 +137,9 @@ def reply_for(
         else:
             handled = responder.fallback(question.context, match, named)
         return served(handled) if handled.kind else ("fallback" if intent != "out_of_scope" else intent, None)
+    if intent == "request_specialist":
+        handled = responder.specialist(parsed.get(MATCH_KEY) if use_match else None, question.context, named)
+        return served(handled) if handled.kind else (intent, None)
     if intent not in INTENT_TOPICS and intent != INFORM:
         return intent, None
     mentioned = [

@@ -41,8 +41,9 @@ class Decision:
     """What answers the question for one procedure.
 
     ``kind`` is ``item`` (``name`` is its id), ``summary`` (``name`` is the topic) or
-    ``not_covered``; ``closest`` is the likeliest summary topic, offered "as such"
-    when nothing covers the question.
+    ``not_covered`` (``name``: the likeliest item, which fell short, if any);
+    ``closest`` is the likeliest summary topic, offered "as such" when nothing
+    covers the question.
     """
 
     kind: str
@@ -109,7 +110,11 @@ def decide(
             return Decision(SUMMARY, best[len(SUMMARY_PREFIX) :], share, closest)
     elif best != OTHER and share >= item_threshold:
         return Decision(ITEM, best, share, closest, strong=share >= strong_threshold)
-    return Decision(NOT_COVERED, None, share, closest)
+    # Not likely enough: ``name`` keeps the likeliest item that fell short (never served
+    # as it is; the answering action may serve the same item found surely among the
+    # general questions).
+    runner_up = best if best != OTHER and not best.startswith(SUMMARY_PREFIX) else None
+    return Decision(NOT_COVERED, runner_up, share, closest)
 
 
 def decisions(

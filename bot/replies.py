@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from bot.knowledge import GENERAL, PROCEDURES, TOPICS, Item, KnowledgeBase, Source
-from bot.questions import ANY, ITEM, SUMMARY, Decision
+from bot.questions import ANY, ITEM, NOT_COVERED, SUMMARY, Decision
 from bot.settings import ClinicSettings
 
 INTENT_TOPICS: Dict[str, str] = {
@@ -210,6 +210,17 @@ class Responder:
         if decision is None:
             return self.summary(intent_topic or "overview", procedure)
         if procedure == GENERAL:
+            general = Decision.from_dict(match.get(GENERAL) or {})
+            if (
+                decision.kind == NOT_COVERED
+                and general is not None
+                and general.strong
+                and decision.name == general.name
+            ):
+                # Every item competed and none was likely enough, the likeliest being a
+                # general item (each treatment's version of the same question shared the
+                # vote): that item, sure among the questions about any procedure, answers.
+                decision = general
             item = self.knowledge.item(decision.name) if decision.kind == ITEM else None
             if item is not None and not item.applies_to(GENERAL):
                 # An item about one treatment's version of the question, and no treatment
@@ -462,8 +473,21 @@ class Responder:
             ]
         )
 
-    def specialist(self) -> Outcome:
-        """How to reach a pain specialist (the referral itself, in full)."""
+    def specialist(
+        self,
+        match: Optional[Mapping[str, Any]] = None,
+        procedure: Optional[str] = None,
+        mentioned: Sequence[str] = (),
+    ) -> Outcome:
+        """How to reach a pain specialist (the referral itself, in full).
+
+        Unless the matcher is sure an item answers the message: "how long is the
+        first appointment?" or "do I need a referral?" sound like asking for the
+        clinic, but have their own answers (which end with the referral too).
+        """
+        sure = self.strong_item(match, procedure, mentioned)
+        if sure is not None:
+            return sure
         return Outcome(replies=[Reply(self.message("specialist_contact"))])
 
     def level_message(self, level: str) -> str:

@@ -200,6 +200,35 @@ def test_the_fallback_and_out_of_scope_answer_only_a_strong_item(knowledge, resp
     assert responder.out_of_scope(unsure, procedure).texts[0] == responder.out_of_scope().texts[0]
 
 
+def test_asking_for_the_clinic_gets_the_referral_unless_an_item_surely_answers(
+    knowledge, responder, referral
+):
+    item = next(i for i in knowledge.items.values() if i.applies_to(GENERAL))
+    sure = match_for(GENERAL, ITEM, item.id)
+    sure[ANY]["strong"] = True
+    assert responder.specialist(sure).texts == [item.text, referral]  # "do I need a referral?"
+    unsure = match_for(GENERAL, ITEM, item.id)
+    assert responder.specialist(unsure).texts == responder.specialist().texts
+    assert responder.specialist().texts == [responder.message("specialist_contact")]
+
+
+def test_with_no_procedure_a_general_item_that_fell_short_among_all_answers_when_sure_among_general(
+    knowledge, responder, referral
+):
+    item = next(i for i in knowledge.items.values() if i.applies_to(GENERAL))
+    short = {"kind": NOT_COVERED, "name": item.id, "confidence": 0.45, "closest": item.topic}
+    sure = {"kind": ITEM, "name": item.id, "confidence": 0.8, "closest": item.topic, "strong": True}
+    match = {ANY: short, GENERAL: sure, "conditions": []}
+    assert responder.answer_question("ask_preparation", [], {}, match=match).texts == [item.text, referral]
+    # the likeliest among all was another question: no general item is put in its place
+    other = next(i for i in knowledge.items.values() if i.id != item.id)
+    match[ANY] = {**short, "name": other.id}
+    assert responder.answer_question("ask_preparation", [], {}, match=match).kind != "item"
+    # not sure among the general questions either: no item
+    match[ANY], match[GENERAL] = short, {**sure, "strong": False, "confidence": 0.55}
+    assert responder.answer_question("ask_preparation", [], {}, match=match).kind != "item"
+
+
 def test_a_payload_naming_an_item_answers_it(knowledge, responder):
     item = next(iter(knowledge.items.values()))
     outcome = responder.answer_question("ask_procedure", [item.procedures[0]], {}, question=item.id)
