@@ -50,8 +50,8 @@ class Decision:
     name: Optional[str]
     confidence: float
     closest: Optional[str]
-    # An item so likely it answers even when the intent classifier declined the
-    # message (fallback) or took it for out of scope.
+    # An item (or a general question's summary) so likely it answers even when the
+    # intent classifier declined the message (fallback) or took it for out of scope.
     strong: bool = False
 
     def as_dict(self) -> Dict[str, Any]:
@@ -77,7 +77,7 @@ class Decision:
             name=raw.get("name") if isinstance(raw.get("name"), str) else None,
             confidence=float(confidence) if isinstance(confidence, (int, float)) else 0.0,
             closest=raw.get("closest") if isinstance(raw.get("closest"), str) else None,
-            strong=raw.get("strong") is True and kind == ITEM,
+            strong=raw.get("strong") is True and kind in (ITEM, SUMMARY),
         )
 
 
@@ -107,7 +107,9 @@ def decide(
     share = allowed[best] / total
     if best.startswith(SUMMARY_PREFIX):
         if share >= summary_threshold:
-            return Decision(SUMMARY, best[len(SUMMARY_PREFIX) :], share, closest)
+            return Decision(
+                SUMMARY, best[len(SUMMARY_PREFIX) :], share, closest, strong=share >= strong_threshold
+            )
     elif best != OTHER and share >= item_threshold:
         return Decision(ITEM, best, share, closest, strong=share >= strong_threshold)
     # Not likely enough: ``name`` keeps the likeliest item that fell short (never served

@@ -552,7 +552,13 @@ class Responder:
         procedure = named[0] if named else procedure
         key = procedure if procedure in self.knowledge.entries and procedure != GENERAL else ANY
         decision = Decision.from_dict(match.get(key) or {})
-        item = self.knowledge.item(decision.name) if decision is not None and decision.strong else None
+        if decision is None or not decision.strong:
+            return None
+        if decision.kind == SUMMARY and decision.name in TOPICS:
+            # "what is the recovery time?" taken for out of scope: the summary (or, with
+            # no procedure known, which procedure?)
+            return self.summary(decision.name, procedure if key != ANY else GENERAL)
+        item = self.knowledge.item(decision.name)
         if item is None or (key == ANY and not item.applies_to(GENERAL)):
             return None
         return self.item_answer(item, procedure if key != ANY else GENERAL)

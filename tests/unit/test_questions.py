@@ -229,6 +229,23 @@ def test_with_no_procedure_a_general_item_that_fell_short_among_all_answers_when
     assert responder.answer_question("ask_preparation", [], {}, match=match).kind != "item"
 
 
+def test_a_general_question_taken_for_out_of_scope_gets_its_summary_when_sure(knowledge, responder, referral):
+    procedure = "epidural_steroid_injection"
+    sure = match_for(procedure, SUMMARY, "recovery_time")
+    sure[procedure] = {**sure[procedure], "strong": True}
+    assert responder.out_of_scope(sure, procedure).texts == [
+        knowledge.answer(procedure, "recovery_time").text,
+        referral,
+    ]
+    # no procedure known: which treatment? (never the summary of one picked at random)
+    sure[ANY] = {**sure[ANY], "strong": True}
+    assert responder.out_of_scope(sure, None).kind == "ask_procedure"
+    unsure = match_for(procedure, SUMMARY, "recovery_time")
+    assert responder.out_of_scope(unsure, procedure).texts[0] == responder.out_of_scope().texts[0]
+    assert decide({"summary:risks": 0.8, "other": 0.2}, None, knowledge, 0.5, 0.5, 0.7).strong
+    assert not decide({"summary:risks": 0.6, "other": 0.4}, None, knowledge, 0.5, 0.5, 0.7).strong
+
+
 def test_a_payload_naming_an_item_answers_it(knowledge, responder):
     item = next(iter(knowledge.items.values()))
     outcome = responder.answer_question("ask_procedure", [item.procedures[0]], {}, question=item.id)
