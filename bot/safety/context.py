@@ -57,12 +57,12 @@ _NEGATION = re.compile(
     rf"|(?:is|are|was|were|has|have) ?n'?t(?! {_NOT_A_NEGATION_AFTER_NOT}\b))\b"
 )
 _PAST = re.compile(
-    r"\b(?:\d+|a|one|two|three|four|five|six|seven|eight|nine|ten|few|several|many) (?:years?|yrs?)"
+    r"\b(?:(?:\d+|a|one|two|three|four|five|six|seven|eight|nine|ten|few|several|many) (?:years?|yrs?)"
     r" (?:ago|back|before)|(?:years?|months?|a while|long time|ages) ago|last (?:year|month|christmas|summer|winter|spring|fall"
     r"|autumn|time)|back in|in (?:19|20)\d\d|years? (?:back|before)|as a (?:kid|child|teen\w*|boy|girl)"
     r"|when i was (?:young|younger|a kid|little|pregnant|in (?:the|hospital))|history of|used to|in the past|previously|once before"
     rf"|before my (?:first|last) (?:one|procedure|injection|shot|surgery)|in {_MONTHS}\b(?! \d)"
-    r"|the (?:first|other) time i had|with my (?:first|old|previous)|turned out (?:to be|it was)"
+    r"|the (?:first|other) time i had|with my (?:first|old|previous)|turned out (?:to be|it was))\b"
 )
 _HYPOTHETICAL = re.compile(
     r"\b(?:if|what if|in case|incase|signs? of|symptoms? of|risks? of|chances? of|possibility of"
@@ -76,7 +76,7 @@ _HYPOTHETICAL = re.compile(
     r"|how (?:common|often|likely|rare)|what would|would (?:i|it|that|he|she)|counts? as|difference between"
     r"|(?:read|reading|heard|hearing|learn|learning|worried|worrying|nervous|scared|asking) about|in general"
     r"|signs? (?:that|the|my|his|her)|is it (?:ok|okay|bad|safe|alright|fine) (?:to|if)|do people|does anyone"
-    r"|(?:is|would|will) (?:it|this|that) (?:be |count as )?(?:an emergency|urgent|serious|dangerous)|just wondering|for the future|in the future|(?:want|wanted|wanting) to be prepared|before (?:my|the) (?:surgery|procedure|trial|injection|implant))"
+    r"|(?:is|would|will) (?:it|this|that) (?:be |count as )?(?:an emergency|urgent|serious|dangerous)|just wondering|for the future|in the future|(?:want|wanted|wanting) to be prepared|before (?:my|the) (?:surgery|procedure|trial|injection|implant))\b"
 )
 
 

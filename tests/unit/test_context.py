@@ -24,13 +24,29 @@ from bot.safety.context import current
         "is it normal that i cant feel my legs since this morning?",
         "can you call an ambulance my mom just collapsed",
         "i had my epidural 2 days ago and now i cant feel my legs",
+        # the past and "what if" triggers are whole words: "back in" is not "back injection",
+        # "if" is not "iffy", "used to" is not "used to numb"... only at a word's end
+        "Sudden Weakness In My Leg After My Back Injection, Can Barely Walk",
+        "my legs went weak after the back injection and i cant feel my legs",
+        "feeling iffy and i cant feel my legs",
     ],
 )
 def test_reports_of_now_are_kept(text):
     kept = current(text)
     important = [
         w
-        for w in ("feel", "pee", "breathing", "wake", "live", "point", "around", "back", "ambulance")
+        for w in (
+            "feel",
+            "pee",
+            "breathing",
+            "wake",
+            "live",
+            "point",
+            "around",
+            "back",
+            "ambulance",
+            "weakness",
+        )
         if w in text
     ]
     assert all(w in kept for w in important), kept
