@@ -16,7 +16,7 @@ import pytest
 
 from benchmarks.triage import evaluate, read_heldout
 
-MIN_RECALL = {"emergency": 0.965, "crisis": 0.86, "urgent": 0.87}
+MIN_RECALL = {"emergency": 0.97, "crisis": 0.86, "urgent": 0.88}  # 2026-12-03: 0.980, 0.873, 0.893
 MIN_CRISIS_LINE_SHOWN = 0.90  # crisis messages that got the crisis line at all (level or gentle line)
 MAX_FALSE_ALARM_RATE = 0.10
 MAX_QUESTION_FALSE_ALARMS = 7  # of 484 ordinary questions (NLU hold-out and out-of-scope sets)
