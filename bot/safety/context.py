@@ -66,7 +66,7 @@ _PAST = re.compile(
 )
 _HYPOTHETICAL = re.compile(
     r"\b(?:if|what if|in case|incase|signs? of|symptoms? of|risks? of|chances? of|possibility of"
-    r"|what (?:are|is) the (?:signs?|symptoms?|risks?|warning signs?)|warning signs?|what counts as"
+    r"|what (?:are|is) the (?:\w+ )?(?:signs?|symptoms?|risks?|warning signs?)|warning signs?|what counts as"
     r"|how (?:would|do|will|can) (?:i|we|you) (?:know|tell)|is it possible|is there a (?:risk|chance)"
     r"|could (?:an?|the|it|this|that|these|those|they|epidurals?|ablations?|rfa|injections?|shots?|blocks?|pumps?"
     r"|stimulators?|steroids?|ketamine|lidocaine)|can (?:an?|the|epidurals?|ablations?|rfa|injections?"

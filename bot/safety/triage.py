@@ -62,7 +62,7 @@ _PROCEDURE_WORDS = re.compile(
 )
 # ...and that it happened already: "had my epidural monday", "since the shot".
 _DONE = re.compile(
-    r"\b(?:had|got|did|done|after|since|ago|yesterday|today|this morning|last (?:week|night)"
+    r"\b(?:had|got|did|done|after|since|during|ago|yesterday|today|this morning|last (?:week|night)"
     r"|on (?:mon|tues|wednes|thurs|fri|satur|sun)day|put in|implanted|refilled|placed"
     r"|where (?:they|the|he|she|you|it)|site|spot|incision|wound|scar|stitches|pocket|level"
     r"|(?:mon|tues|wednes|thurs|fri|satur|sun)day'?s (?:\w+ ){0,2}(?:injections?|procedure|shots?|blocks?|rfa|ablation|epidural)"

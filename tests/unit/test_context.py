@@ -60,6 +60,7 @@ def test_reports_of_now_are_kept(text):
         ("Years ago my leg gave out once after a long hike. Should I mention it?", "gave out"),
         ("I had a fever after my knee injection back in March but it was the flu", "fever"),
         ("what if my legs go numb after the epidural?", "numb"),
+        ("what are the withdrawal symptoms if a pain pump stops working", "withdrawal"),
         ("can an epidural cause leg weakness?", "weakness"),
         ("No Fever, No Drainage, Incision Healing Fine", "fever"),
         ("this hold music is going to be the death of me", "death"),

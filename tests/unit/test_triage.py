@@ -125,6 +125,7 @@ def test_the_probabilities_of_a_level_add_up(knowledge):
         ("what is an epidural", True, False),
         ("i have a headache", False, False),
         ("since the shot my back hurts", True, True),
+        ("i think they hit something during my epidural", True, True),
     ],
 )
 def test_procedure_mentions(text, procedure, recent):
