@@ -23,16 +23,16 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGES = ROOT / "docs" / "evaluation" / "faq-pages.md"
 
 # Measured 2026-12-03 on the held-out half (141 questions an item answers, 49 a topic
-# summary answers, 42 nothing does): right item 0.518, right summary 0.510, another
-# question's item 0.069, honest 0.667; the topic-only bot 0.000 / 0.551 / 0.000 / 0.095.
-# (Before the one-vs-rest matcher and the longer summary phrasings: 0.546 / 0.449 /
-# 0.082 / 0.643; the change was chosen on the development half, where it went from
-# 0.695 / 0.480 / 0.036 / 0.706 to 0.690 / 0.560 / 0.022 / 0.765.)
-# The pipeline is seeded, so retraining gives the same figures.
-MIN_RIGHT_ITEM = 0.50
+# summary answers, 42 nothing does): right item 0.553, right summary 0.510, another
+# question's item 0.078, honest 0.643; the topic-only bot 0.000 / 0.551 / 0.000 / 0.095.
+# (2026-12-02, before the one-vs-rest matcher, the longer summary phrasings and six
+# more phrasings per item: 0.546 / 0.449 / 0.082 / 0.643. Chosen on the development
+# half, where they went from 0.695 / 0.480 / 0.036 / 0.706 to 0.743 / 0.540 / 0.022 /
+# 0.765.) The pipeline is seeded, so retraining gives the same figures.
+MIN_RIGHT_ITEM = 0.53
 MIN_RIGHT_SUMMARY = 0.48
-MAX_WRONG_ITEM = 0.085
-MIN_HONEST_NOT_COVERED = 0.64
+MAX_WRONG_ITEM = 0.09
+MIN_HONEST_NOT_COVERED = 0.62
 
 
 @pytest.fixture(scope="module")
