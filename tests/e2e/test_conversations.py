@@ -149,10 +149,12 @@ def test_an_unsure_crisis_gets_the_crisis_line_with_the_answer(bot, knowledge, s
     sender = new_sender()
     texts = bot.texts(sender, "in the past i was suicidal. how long does ketamine relief last")
     last_answer = bot.slot(sender, "last_answer")
-    assert last_answer.startswith("iv_infusion/relief_duration")  # the summary, or a relief item
+    # the summary, a relief item, or "not covered" with the summary offered as such
+    assert last_answer.startswith("iv_infusion/relief_duration")
     item = knowledge.item(last_answer.split("/")[2]) if last_answer.count("/") == 2 else None
     answer = item.text if item else knowledge.answer("iv_infusion", "relief_duration").text
-    assert texts == [knowledge.triage.crisis_check.format(**settings.template_values()), answer, referral]
+    assert texts[0] == knowledge.triage.crisis_check.format(**settings.template_values())
+    assert texts[-1] == referral and any(answer in text for text in texts[1:-1]), texts
     assert bot.slot(sender, "triage_level") is None
 
 

@@ -17,6 +17,7 @@ from typing import List
 import aiohttp
 import pytest
 
+from bot.knowledge import KnowledgeBase
 from tests.reliability.conftest import (
     Servers,
     new_sender,
@@ -39,17 +40,23 @@ PATIENTS = 50
 TURNS = 20
 
 
-def assert_every_turn_answered_once(servers: Servers, crowd: List[Patient]) -> None:
+def assert_every_turn_answered_once(servers: Servers, crowd: List[Patient], knowledge: KnowledgeBase) -> None:
     """Every patient got the right answer to every turn, and the tracker store holds
     each of their messages exactly once, in the order sent."""
     for patient in crowd:
         failed = [(t.message, t.error) for t in patient.turns if t.error]
         assert not failed, f"{patient.sender}: {failed}"
         assert len(patient.turns) == len(patient.script), patient.sender
-        for turn in patient.turns:
-            # The knowledge answer (for the right procedure: no crossed conversations,
-            # context kept), then the referral and nothing else.
-            assert turn.replies[0] == turn.expected, (patient.sender, turn.message, turn.replies)
+        for step, turn in zip(patient.script, patient.turns):
+            # The knowledge answer for the right procedure and topic (no crossed
+            # conversations, context kept): its summary, or one of its question items
+            # for that topic ("how do I prepare for RFA?" has its own item), then the
+            # referral and nothing else. Whether it is the best answer to the question
+            # is measured by benchmarks/questions.py, not here.
+            answers = {turn.expected} | {
+                i.text for i in knowledge.items_for(step.procedure) if i.topic == step.topic
+            }
+            assert turn.replies[0] in answers, (patient.sender, turn.message, turn.replies)
             assert len(turn.replies) == 2, (patient.sender, turn.message, turn.replies)
         stored = stored_user_messages(servers.bot.db, patient.sender)
         assert stored == [step.message for step in patient.script], patient.sender
@@ -59,14 +66,14 @@ def test_load_over_rest(running: Servers, knowledge, referral):
     crowd = patients(knowledge, new_sender("rest"), PATIENTS, TURNS)
     seconds = asyncio.run(run_rest(running.bot.url, crowd, referral))
     print("\n" + summary("REST", crowd, seconds))
-    assert_every_turn_answered_once(running, crowd)
+    assert_every_turn_answered_once(running, crowd, knowledge)
 
 
 def test_load_over_socketio(running: Servers, knowledge, referral):
     crowd = patients(knowledge, new_sender("sio"), PATIENTS, TURNS)
     seconds = asyncio.run(run_socketio(running.bot.url, crowd, referral))
     print("\n" + summary("socket.io", crowd, seconds))
-    assert_every_turn_answered_once(running, crowd)
+    assert_every_turn_answered_once(running, crowd, knowledge)
 
 
 def test_restart_keeps_the_procedure_and_the_pending_question(running: Servers, knowledge, referral):
