@@ -481,11 +481,11 @@ class Responder:
     ) -> Outcome:
         """How to reach a pain specialist (the referral itself, in full).
 
-        Unless the matcher is sure an item answers the message: "how long is the
-        first appointment?" or "do I need a referral?" sound like asking for the
+        Unless the matcher is sure of an answer (:meth:`sure_answer`): "how long is
+        the first appointment?" or "do I need a referral?" sound like asking for the
         clinic, but have their own answers (which end with the referral too).
         """
-        sure = self.strong_item(match, procedure, mentioned)
+        sure = self.sure_answer(match, procedure, mentioned)
         if sure is not None:
             return sure
         return Outcome(replies=[Reply(self.message("specialist_contact"))])
@@ -542,10 +542,14 @@ class Responder:
             return first
         return self.with_crisis_check(answer(), entities)
 
-    def strong_item(
+    def sure_answer(
         self, match: Optional[Mapping[str, Any]], procedure: Optional[str], mentioned: Sequence[str] = ()
     ) -> Optional[Outcome]:
-        """The answer of an item the matcher is sure of (``strong``) for this procedure, or ``None``."""
+        """The answer the matcher is sure of (``strong``) for this procedure, or ``None``.
+
+        A sure item's answer, or a sure general question's topic summary (with no
+        procedure known, "which treatment?").
+        """
         if not isinstance(match, Mapping):
             return None
         named = [p for p in _known(mentioned, self.knowledge) if p != GENERAL]
@@ -571,10 +575,10 @@ class Responder:
     ) -> Outcome:
         """Say plainly the message was not understood, offer topics, refer.
 
-        Unless the question matcher is sure an item answers it (``strong``) for the
+        Unless the question matcher is sure of an answer (:meth:`sure_answer`) for the
         procedure named (``mentioned``) or in play.
         """
-        sure = self.strong_item(match, procedure, mentioned)
+        sure = self.sure_answer(match, procedure, mentioned)
         if sure is not None:
             return sure
         if procedure in PROCEDURES:
@@ -593,8 +597,8 @@ class Responder:
         procedure: Optional[str] = None,
         mentioned: Sequence[str] = (),
     ) -> Outcome:
-        """Decline politely, then refer; unless the matcher is sure an item answers it."""
-        sure = self.strong_item(match, procedure, mentioned)
+        """Decline politely, then refer; unless the matcher is sure of an answer (:meth:`sure_answer`)."""
+        sure = self.sure_answer(match, procedure, mentioned)
         if sure is not None:
             return sure
         return Outcome(replies=[Reply(self.message("out_of_scope")), self.referral()])

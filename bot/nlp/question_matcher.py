@@ -178,6 +178,7 @@ class QuestionModel:
         """
         features = self._features(texts)
         scores = np.asarray(features @ self.coefficients.T + self.intercepts)
+        # A model saved before the solver was a setting is multinomial.
         if self.config.get("solver", "lbfgs") == "liblinear":
             result = 1.0 / (1.0 + np.exp(-scores))
         else:
@@ -244,7 +245,6 @@ class QuestionMatcher(GraphComponent):
             "item_threshold": 0.4,
             "summary_threshold": 0.4,
             "strong_threshold": 0.6,
-            "health_intent_drops_other": True,
         }
 
     def __init__(
@@ -329,8 +329,7 @@ class QuestionMatcher(GraphComponent):
         for message, probabilities in zip(readable, self.model.by_class(texts)):
             if not probabilities:
                 continue
-            health_intent = (message.get(INTENT) or {}).get("name") in INTENT_TOPICS
-            if health_intent and self.config["health_intent_drops_other"]:
+            if (message.get(INTENT) or {}).get("name") in INTENT_TOPICS:
                 # The intent classifier took it for a health question ("how much does it
                 # cost?"): "asks no health question" is not a choice left here.
                 probabilities = {label: p for label, p in probabilities.items() if label != OTHER}
