@@ -14,9 +14,9 @@ import os
 import re
 import string
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
@@ -160,6 +160,14 @@ class Entry:
     answers: Mapping[str, Answer] = field(default_factory=dict)
     # Conditions the sources say this procedure is used for, with those sources.
     conditions: Mapping[str, Tuple[Source, ...]] = field(default_factory=dict)
+    # Kinds of this procedure that answer differently (ketamine or lidocaine, gel or
+    # steroid): each kind with the words in an alias that name it.
+    kinds: Mapping[str, Tuple[str, ...]] = field(default_factory=dict)
+
+    def alias_kinds(self, alias: str) -> Tuple[str, ...]:
+        """The kinds ``alias`` names ("ketamine drip" -> ketamine), in file order."""
+        words = set(re.findall(r"\w+", alias.lower()))
+        return tuple(kind for kind, names in self.kinds.items() if words & set(names))
 
 
 @dataclass(frozen=True)
@@ -281,6 +289,15 @@ class KnowledgeBase:
     def treats(self, condition: str) -> List[Entry]:
         """The procedures whose entry names ``condition``, in button order."""
         return [entry for entry in self.procedures if condition in entry.conditions]
+
+    @cached_property
+    def alias_kinds(self) -> Mapping[str, str]:
+        """Every name and alias, lowercased, with the kinds it names ("ketamine drip" -> "ketamine")."""
+        return {
+            alias.lower(): " ".join(entry.alias_kinds(alias))
+            for entry in self.entries.values()
+            for alias in (entry.name, *entry.aliases)
+        }
 
     def aliases(self) -> Dict[str, Tuple[str, ...]]:
         """Every entry's names and aliases, for the entity patterns."""
@@ -434,7 +451,28 @@ class _Reader:
             review=self.review(raw.get("review"), entry_id),
             answers=answers,
             conditions=self.entry_conditions(raw.get("conditions", []), entry_id, by_id),
+            kinds=self.kinds(raw.get("kinds", {}), entry_id, aliases),
         )
+
+    def kinds(self, raw: Any, entry: str, aliases: Sequence[str]) -> Dict[str, Tuple[str, ...]]:
+        """An entry's ``kinds``: each kind's words, every one a word of some alias."""
+        raw = self.mapping(raw, entry, "kinds")
+        alias_words = {w for alias in aliases for w in re.findall(r"\w+", alias.lower())}
+        result: Dict[str, Tuple[str, ...]] = {}
+        for kind, words in raw.items():
+            where = f"kinds.{kind}"
+            if not re.fullmatch(r"[a-z]+", str(kind)):
+                raise self.fail(entry, where, "a kind is one lowercase word")
+            if not isinstance(words, list) or not words or not all(isinstance(w, str) for w in words):
+                raise self.fail(entry, where, "must be a list of words")
+            lowered = tuple(w.strip().lower() for w in words)
+            for word in lowered:
+                if not re.fullmatch(r"\w+", word):
+                    raise self.fail(entry, where, f"'{word}' is not one word")
+                if word not in alias_words:
+                    raise self.fail(entry, where, f"'{word}' is in none of the entry's aliases")
+            result[str(kind)] = lowered
+        return result
 
     def entry_conditions(
         self, raw: Any, entry: str, sources: Mapping[str, Source]

@@ -58,18 +58,20 @@ ARRAYS_FILE = "weights.npz"
 _SPACES = re.compile(r"\s+")
 
 
-def masked_text(text: str, spans: Sequence[Tuple[int, int]]) -> str:
+def masked_text(text: str, spans: Sequence[Tuple[int, int]], kept: Optional[Sequence[str]] = None) -> str:
     """``text`` lowercased, with each ``(start, end)`` span replaced by the placeholder word.
 
     Spans are character offsets into ``text``; overlapping or out-of-order spans are
-    ignored after the first (the entity ruler never produces them).
+    ignored after the first (the entity ruler never produces them). ``kept``, one
+    text per span, follows its placeholder (the kind of procedure the span named).
     """
     lowered = text.lower()
+    kept = list(kept) if kept is not None else [""] * len(spans)
     parts, last = [], 0
-    for start, end in sorted(spans):
+    for (start, end), words in sorted(zip(spans, kept)):
         if start < last or end <= start or end > len(lowered):
             continue
-        parts += [lowered[last:start], f" {PROCEDURE_PLACEHOLDER} "]
+        parts += [lowered[last:start], f" {PROCEDURE_PLACEHOLDER} {words} "]
         last = end
     parts.append(lowered[last:])
     return _SPACES.sub(" ", "".join(parts)).strip()

@@ -43,7 +43,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from scipy.sparse import csr_matrix, hstack
 
 from bot.knowledge import KnowledgeBase, get_knowledge, knowledge_path
-from bot.nlp.intent_classifier import _vectorizers, masked_text
+from bot.nlp.intent_classifier import PROCEDURE_PLACEHOLDER, _vectorizers, masked_text
 from bot.questions import CONDITIONS, MATCH_KEY, OTHER, conditions_named, decisions, summary_label
 from bot.replies import INFORM, INTENT_TOPICS
 
@@ -65,25 +65,40 @@ def masked(text: str, knowledge: KnowledgeBase) -> str:
 
     The same names the spaCy entity ruler is built from, found by one regular
     expression, so paraphrases in the knowledge file and patients' messages are
-    masked alike (and the benchmark needs no spaCy).
+    masked alike (and the benchmark needs no spaCy). An alias that names a kind of
+    the procedure keeps the kind's name after the mask ("a ketamine drip" ->
+    "a zzprocedure ketamine"): a ketamine question is not a lidocaine one.
     """
-    aliases = tuple(a for names in knowledge.aliases().values() for a in names)
-    spans = [(m.start(), m.end()) for m in _alias_pattern(aliases).finditer(text)]
-    return masked_text(text, spans)
+    kinds = knowledge.alias_kinds
+    pattern = _alias_pattern(tuple(kinds))
+    found = list(pattern.finditer(text))
+    return masked_text(text, [m.span() for m in found], [kinds.get(m.group(0).lower(), "") for m in found])
 
 
 def item_examples(knowledge: KnowledgeBase) -> List[Tuple[str, str]]:
     """``(masked text, label)`` for every item's paraphrases and answer, and each summary's.
 
     The answer is learnt from too: its words are the point's words ("MRI", "metal
-    detector").
+    detector"). A general question naming the procedure is learnt once more with a
+    kind of procedure after the mask, kinds taken in turn ("is zzprocedure ketamine
+    safe"): a kind alone does not make a question specific.
     """
     pairs = []
     for item in knowledge.items.values():
         pairs += [(masked(asked, knowledge), item.id) for asked in item.asked]
         pairs.append((masked(item.text, knowledge), item.id))
+    kinds = sorted({kind for entry in knowledge.entries.values() for kind in entry.kinds})
+    placeholder = re.compile(rf"\b{PROCEDURE_PLACEHOLDER}\b(?! (?:{'|'.join(kinds) or '_'})\b)")
+    turn = 0
     for topic, asked in knowledge.summary_asked.items():
-        pairs += [(masked(text, knowledge), summary_label(topic)) for text in asked]
+        for text in asked:
+            plain = masked(text, knowledge)
+            pairs.append((plain, summary_label(topic)))
+            if kinds and placeholder.search(plain):
+                kind = kinds[turn % len(kinds)]
+                kinded = placeholder.sub(f"{PROCEDURE_PLACEHOLDER} {kind}", plain, count=1)
+                pairs.append((kinded, summary_label(topic)))
+                turn += 1
     return pairs
 
 

@@ -167,9 +167,31 @@ def _triage_no_review(d):
     del d["triage"]["review"]
 
 
+def _kind_not_in_aliases(d):
+    entry(d, "iv_infusion")["aliases"] = ["ketamine drip"]
+    entry(d, "iv_infusion")["kinds"] = {"ketamine": ["ketamine"], "lidocaine": ["lidocaine"]}
+
+
+def _kind_not_a_word(d):
+    entry(d, "iv_infusion")["aliases"] = ["ketamine drip"]
+    entry(d, "iv_infusion")["kinds"] = {"ketamine": ["ketamine drip"]}
+
+
+def test_an_alias_names_its_kinds(tmp_path):
+    document = minimal_document()
+    entry(document, "iv_infusion")["aliases"] = ["ketamine drip", "lidocaine IV", "infusion"]
+    entry(document, "iv_infusion")["kinds"] = {"ketamine": ["ketamine"], "lidocaine": ["Lidocaine"]}
+    knowledge = load_knowledge(write(tmp_path, document))
+    assert knowledge.alias_kinds["ketamine drip"] == "ketamine"
+    assert knowledge.alias_kinds["lidocaine iv"] == "lidocaine"
+    assert knowledge.alias_kinds["infusion"] == ""
+
+
 @pytest.mark.parametrize(
     "mutate, entry_id, field",
     [
+        (_kind_not_in_aliases, "iv_infusion", "kinds.lidocaine"),
+        (_kind_not_a_word, "iv_infusion", "kinds.ketamine"),
         (_no_triage, None, "triage"),
         (_triage_unknown_level, "triage", "categories[0].level"),
         (_triage_missing_level, "triage", "levels.urgent"),

@@ -48,6 +48,16 @@ def test_names_are_masked_the_same_in_items_and_messages(knowledge):
     assert len(texts) >= sum(len(i.asked) for i in knowledge.items.values())
 
 
+def test_a_kind_of_procedure_stays_after_the_mask(knowledge):
+    assert masked("Is a lidocaine infusion safe?", knowledge) == "is a zzprocedure lidocaine safe?"
+    assert masked("ketamine drip or gel shot", knowledge) == "zzprocedure ketamine or zzprocedure gel"
+    assert masked("side effects of the infusion", knowledge) == "side effects of the zzprocedure"
+    # General questions are learnt with a kind too, so a kind alone does not make one specific.
+    summaries = [text for text, label in item_examples(knowledge) if label.startswith("summary:")]
+    for kind in ("ketamine", "lidocaine", "gel"):
+        assert any(f"zzprocedure {kind}" in text for text in summaries), kind
+
+
 def test_an_item_asked_as_written_is_matched_for_its_procedure_and_saved_alike(trained, knowledge):
     matcher, loaded = trained
     item = next(iter(knowledge.items.values()))
