@@ -54,25 +54,67 @@ SETTINGS_FILE = "questions.json"
 ARRAYS_FILE = "questions.npz"
 
 
+_WORD = re.compile(r"\w+")
+_JOINER = re.compile(r"[\s-]*")  # between the words of a name: spaces or hyphens only
+
+
+def _singular(word: str) -> str:
+    """One spelling for a word and its plural ("blocks", "injections", "ESIs", "therapies")."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith("es") and word[:-2].endswith(("s", "x", "ch", "sh")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
 @lru_cache(maxsize=4)
-def _alias_pattern(aliases: Tuple[str, ...]) -> re.Pattern[str]:
-    ordered = sorted({a.lower() for a in aliases if a.strip()}, key=len, reverse=True)
-    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(a) for a in ordered) + r")(?!\w)", re.IGNORECASE)
+def _name_table(names: Tuple[Tuple[str, str], ...]) -> Tuple[Dict[Tuple[str, ...], str], int]:
+    """``{singular words of a name: its kinds}`` and the longest name's length in words."""
+    table: Dict[Tuple[str, ...], str] = {}
+    for name, kinds in names:
+        words = tuple(_singular(w) for w in _WORD.findall(name.lower()))
+        if words and words not in table:
+            table[words] = kinds
+    return table, max((len(words) for words in table), default=0)
+
+
+def procedure_names(text: str, knowledge: KnowledgeBase) -> List[Tuple[int, int, str]]:
+    """``(start, end, kinds)`` of every procedure name or alias in ``text``, longest first.
+
+    Words are compared in one spelling for singular and plural ("stellate ganglion
+    blocks" is the alias "stellate ganglion block"), and the words of a name may be
+    joined by spaces or hyphens ("SI-joint"), as the spaCy entity ruler finds them.
+    """
+    table, longest = _name_table(tuple(knowledge.alias_kinds.items()))
+    tokens = [(m.start(), m.end(), _singular(m.group(0).lower())) for m in _WORD.finditer(text)]
+    found, index = [], 0
+    while index < len(tokens):
+        for size in range(min(longest, len(tokens) - index), 0, -1):
+            span = tokens[index : index + size]
+            joined = all(_JOINER.fullmatch(text, a[1], b[0]) for a, b in zip(span, span[1:]))
+            kinds = table.get(tuple(t[2] for t in span)) if joined else None
+            if kinds is not None:
+                found.append((span[0][0], span[-1][1], kinds))
+                index += size
+                break
+        else:
+            index += 1
+    return found
 
 
 def masked(text: str, knowledge: KnowledgeBase) -> str:
     """``text`` lowercased with every procedure name or alias of the knowledge file masked.
 
-    The same names the spaCy entity ruler is built from, found by one regular
-    expression, so paraphrases in the knowledge file and patients' messages are
-    masked alike (and the benchmark needs no spaCy). An alias that names a kind of
-    the procedure keeps the kind's name after the mask ("a ketamine drip" ->
-    "a zzprocedure ketamine"): a ketamine question is not a lidocaine one.
+    The same names the spaCy entity ruler is built from (:func:`procedure_names`), so
+    paraphrases in the knowledge file and patients' messages are masked alike (and the
+    benchmark needs no spaCy). An alias that names a kind of the procedure keeps the
+    kind's name after the mask ("a ketamine drip" -> "a zzprocedure ketamine"): a
+    ketamine question is not a lidocaine one.
     """
-    kinds = knowledge.alias_kinds
-    pattern = _alias_pattern(tuple(kinds))
-    found = list(pattern.finditer(text))
-    return masked_text(text, [m.span() for m in found], [kinds.get(m.group(0).lower(), "") for m in found])
+    found = procedure_names(text, knowledge)
+    return masked_text(text, [(start, end) for start, end, _ in found], [kinds for _, _, kinds in found])
 
 
 def item_examples(knowledge: KnowledgeBase) -> List[Tuple[str, str]]:

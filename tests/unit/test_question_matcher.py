@@ -58,6 +58,16 @@ def test_a_kind_of_procedure_stays_after_the_mask(knowledge):
         assert any(f"zzprocedure {kind}" in text for text in summaries), kind
 
 
+def test_plurals_and_hyphens_are_masked_as_the_entity_ruler_finds_them(knowledge):
+    assert masked("are stellate ganglion blocks safe", knowledge) == "are zzprocedure stellate safe"
+    assert masked("what are hyaluronic acid injections", knowledge) == "what are zzprocedure gel"
+    assert masked("SI-joint injection ok?", knowledge) == "zzprocedure ok?"
+    assert masked("nerve ablations hurt?", knowledge) == "zzprocedure hurt?"
+    # a name's words are joined by spaces or hyphens only, never across other marks
+    assert masked("my epidural, shot was fine", knowledge) == "my zzprocedure , shot was fine"
+    assert masked("does this hurt", knowledge) == "does this hurt"
+
+
 def test_an_item_asked_as_written_is_matched_for_its_procedure_and_saved_alike(trained, knowledge):
     matcher, loaded = trained
     item = next(iter(knowledge.items.values()))
@@ -68,6 +78,7 @@ def test_an_item_asked_as_written_is_matched_for_its_procedure_and_saved_alike(t
         assert (decision["kind"], decision["name"]) == (ITEM, item.id)
         assert set(match) == set(knowledge.entries) | {ANY, "conditions"}
     assert parsed.get("intent")["name"] == "ask_risks"  # a real intent is never changed
+    assert parsed.get("entities") == []  # nor are entities (benchmarks/evaluate.py relies on it)
 
 
 def test_a_sure_item_is_marked_strong_and_unreadable_input_gets_no_match(trained, knowledge):
