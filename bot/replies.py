@@ -223,6 +223,11 @@ class Responder:
                 decision = general
             item = self.knowledge.item(decision.name) if decision.kind == ITEM else None
             if item is not None and not item.applies_to(GENERAL):
+                if decision.strong and len(item.procedures) == 1:
+                    # Sure among the questions about every treatment, and only one treatment
+                    # has it ("is lidocaine safe with heart problems?"): the question names
+                    # its treatment in other words, so asking which one would be a detour.
+                    return self.item_answer(item, item.procedures[0])
                 # An item about one treatment's version of the question, and no treatment
                 # named: which one? (each treatment's answer is decided already)
                 return self.ask_which_procedure(intent_topic or decision.closest or "overview", match)

@@ -310,6 +310,25 @@ def test_without_a_procedure_it_asks_which_and_keeps_each_procedures_decision(kn
     assert responder.answer_question("inform", [other.id], asked.slots).kind == "not_covered"
 
 
+def test_a_sure_item_only_one_treatment_has_is_answered_without_asking_which(knowledge, responder, referral):
+    """"Is lidocaine safe with heart problems?" names its treatment in other words."""
+    item = next(i for i in knowledge.items.values() if len(i.procedures) == 1 and not i.applies_to(GENERAL))
+    (procedure,) = item.procedures
+    match = {p: {"kind": NOT_COVERED, "closest": "risks"} for p in knowledge.entries}
+    match[procedure] = {"kind": ITEM, "name": item.id, "confidence": 0.9, "strong": True}
+    match[ANY] = {"kind": ITEM, "name": item.id, "confidence": 0.8, "strong": True}
+    outcome = responder.answer_question("ask_risks", [], {}, match=match)
+    assert outcome.kind == ITEM and outcome.texts == [item.text, referral]
+    assert outcome.slots["procedure"] == procedure
+    # likely enough among every treatment's questions, but not sure: which treatment?
+    match[ANY] = {"kind": ITEM, "name": item.id, "confidence": 0.6}
+    assert responder.answer_question("ask_risks", [], {}, match=match).kind == "ask_procedure"
+    # an item several treatments share: which one, even when sure
+    shared = next(i for i in knowledge.items.values() if len(i.procedures) > 1 and not i.applies_to(GENERAL))
+    match[ANY] = {"kind": ITEM, "name": shared.id, "confidence": 0.9, "strong": True}
+    assert responder.answer_question("ask_risks", [], {}, match=match).kind == "ask_procedure"
+
+
 def test_every_answer_is_one_message_in_every_channel(knowledge, responder):
     # Rasa's output channels split a text at blank lines: no reply may hold one.
     outcomes = [responder.compare(["nerve_block", "radiofrequency_ablation"])]
