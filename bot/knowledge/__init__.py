@@ -292,12 +292,18 @@ class KnowledgeBase:
 
     @cached_property
     def alias_kinds(self) -> Mapping[str, str]:
-        """Every name and alias, lowercased, with the kinds it names ("ketamine drip" -> "ketamine")."""
-        return {
-            alias.lower(): " ".join(entry.alias_kinds(alias))
-            for entry in self.entries.values()
-            for alias in (entry.name, *entry.aliases)
-        }
+        """Every name and alias, lowercased, with the kind it names ("ketamine drip" -> "ketamine").
+
+        An entry's name, and an alias naming more than one kind, name the whole
+        procedure ("IV infusions for pain (ketamine and lidocaine)"): no kind.
+        """
+        found: Dict[str, str] = {}
+        for entry in self.entries.values():
+            found.setdefault(entry.name.lower(), "")
+            for alias in entry.aliases:
+                kinds = entry.alias_kinds(alias)
+                found.setdefault(alias.lower(), kinds[0] if len(kinds) == 1 else "")
+        return found
 
     def aliases(self) -> Dict[str, Tuple[str, ...]]:
         """Every entry's names and aliases, for the entity patterns."""

@@ -55,7 +55,7 @@ ARRAYS_FILE = "questions.npz"
 
 
 _WORD = re.compile(r"\w+")
-_JOINER = re.compile(r"[\s-]*")  # between the words of a name: spaces or hyphens only
+_JOINER = re.compile(r"[\s()-]*")  # between a name's words: spaces, hyphens, brackets only
 
 
 def _singular(word: str) -> str:
@@ -85,7 +85,8 @@ def procedure_names(text: str, knowledge: KnowledgeBase) -> List[Tuple[int, int,
 
     Words are compared in one spelling for singular and plural ("stellate ganglion
     blocks" is the alias "stellate ganglion block"), and the words of a name may be
-    joined by spaces or hyphens ("SI-joint"), as the spaCy entity ruler finds them.
+    joined by spaces, hyphens or brackets ("SI-joint", the entry names' "(cortisone shot)"),
+    as the spaCy entity ruler finds them.
     """
     table, longest = _name_table(tuple(knowledge.alias_kinds.items()))
     tokens = [(m.start(), m.end(), _singular(m.group(0).lower())) for m in _WORD.finditer(text)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from rasa.engine.graph import ExecutionContext, GraphSchema
 from rasa.engine.storage.local_model_storage import LocalModelStorage
@@ -56,6 +58,15 @@ def test_a_kind_of_procedure_stays_after_the_mask(knowledge):
     summaries = [text for text, label in item_examples(knowledge) if label.startswith("summary:")]
     for kind in ("ketamine", "lidocaine", "gel"):
         assert any(f"zzprocedure {kind}" in text for text in summaries), kind
+
+
+def test_a_name_for_the_whole_procedure_keeps_no_kind(knowledge):
+    # "IV infusions for pain (ketamine and lidocaine)" names both kinds: it is the whole procedure.
+    for entry in knowledge.entries.values():
+        assert masked(f"what is {entry.name}?", knowledge).startswith("what is zzprocedure"), entry.id
+        words = re.findall(r"\w+", masked(f"what is {entry.name.lower()}", knowledge))
+        assert words == ["what", "is", "zzprocedure"], entry.id
+    assert masked("ketamine drip", knowledge) == "zzprocedure ketamine"
 
 
 def test_plurals_and_hyphens_are_masked_as_the_entity_ruler_finds_them(knowledge):
