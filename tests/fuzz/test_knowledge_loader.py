@@ -19,8 +19,9 @@ from tests.fuzz.strategies import any_text, examples
 
 
 def _small(document: Dict[str, Any]) -> Dict[str, Any]:
-    """The real file cut down (one source and alias per entry, and those naming a kind, one-sentence answers, a few question
-    items): still valid, and quick enough to write and load a hundred times."""
+    """The real file cut down (one source and alias per entry, and the aliases naming a kind,
+    one-sentence answers, a few question items): still valid, and quick enough to write and load
+    a hundred times."""
     small = copy.deepcopy(document)
     for entry in small["entries"]:
         entry["sources"] = entry["sources"][:1]
