@@ -37,7 +37,12 @@ def _small(document: Dict[str, Any]) -> Dict[str, Any]:
         for condition in entry.get("conditions") or []:
             condition["sources"] = [entry["sources"][0]["id"]]
     if small.get("questions"):
-        small["questions"]["items"] = small["questions"]["items"][:6]
+        kept = {s["id"] for s in small["questions"].get("sources") or []}
+        kept |= {e["sources"][0]["id"] for e in small["entries"]}
+        items = small["questions"]["items"][:6]
+        for item in items:  # only the sources the cut-down file still has
+            item["sources"] = [i for i in item["sources"] if i in kept] or [sorted(kept)[0]]
+        small["questions"]["items"] = items
     return small
 
 
