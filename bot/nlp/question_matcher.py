@@ -44,6 +44,7 @@ from scipy.sparse import csr_matrix, hstack
 
 from bot.knowledge import KnowledgeBase, get_knowledge, knowledge_path
 from bot.nlp.intent_classifier import PROCEDURE_PLACEHOLDER, _vectorizers, masked_text
+from bot.nlp.spacy_pipeline import plural_forms
 from bot.questions import CONDITIONS, MATCH_KEY, OTHER, conditions_named, decisions, summary_label
 from bot.replies import INFORM, INTENT_TOPICS
 
@@ -58,26 +59,28 @@ _WORD = re.compile(r"\w+")
 _JOINER = re.compile(r"[\s()-]*")  # between a name's words: spaces, hyphens, brackets only
 
 
-def _singular(word: str) -> str:
-    """One spelling for a word and its plural ("blocks", "injections", "ESIs", "therapies")."""
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 4 and word.endswith("es") and word[:-2].endswith(("s", "x", "ch", "sh")):
-        return word[:-2]
-    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
-    return word
-
-
 @lru_cache(maxsize=4)
-def _name_table(names: Tuple[Tuple[str, str], ...]) -> Tuple[Dict[Tuple[str, ...], str], int]:
-    """``{singular words of a name: its kinds}`` and the longest name's length in words."""
+def _name_table(
+    names: Tuple[Tuple[str, str], ...],
+) -> Tuple[Dict[Tuple[str, ...], str], int, Dict[str, str]]:
+    """The names' words in one spelling each, with their kinds; the longest name's length.
+
+    Also ``{a name word or a plural form of it (the entity ruler's): its one spelling}``:
+    "blocks" and "block" are both "block", "headaches" is "headache".
+    """
+    spelling: Dict[str, str] = {}
+    for name, _ in names:
+        for word in _WORD.findall(name.lower()):
+            forms = plural_forms(word) | {word}
+            shortest = min(forms, key=lambda f: (len(f), f))  # "blocks" and "block": "block"
+            for form in forms:
+                spelling.setdefault(form, shortest)
     table: Dict[Tuple[str, ...], str] = {}
     for name, kinds in names:
-        words = tuple(_singular(w) for w in _WORD.findall(name.lower()))
+        words = tuple(spelling[w] for w in _WORD.findall(name.lower()))
         if words and words not in table:
             table[words] = kinds
-    return table, max((len(words) for words in table), default=0)
+    return table, max((len(words) for words in table), default=0), spelling
 
 
 def procedure_names(text: str, knowledge: KnowledgeBase) -> List[Tuple[int, int, str]]:
@@ -88,8 +91,9 @@ def procedure_names(text: str, knowledge: KnowledgeBase) -> List[Tuple[int, int,
     joined by spaces, hyphens or brackets ("SI-joint", the entry names' "(cortisone shot)"),
     as the spaCy entity ruler finds them.
     """
-    table, longest = _name_table(tuple(knowledge.alias_kinds.items()))
-    tokens = [(m.start(), m.end(), _singular(m.group(0).lower())) for m in _WORD.finditer(text)]
+    table, longest, spelling = _name_table(tuple(knowledge.alias_kinds.items()))
+    tokens = [(m.start(), m.end(), m.group(0).lower()) for m in _WORD.finditer(text)]
+    tokens = [(start, end, spelling.get(word, word)) for start, end, word in tokens]
     found, index = [], 0
     while index < len(tokens):
         for size in range(min(longest, len(tokens) - index), 0, -1):

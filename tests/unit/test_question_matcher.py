@@ -74,6 +74,10 @@ def test_plurals_and_hyphens_are_masked_as_the_entity_ruler_finds_them(knowledge
     assert masked("what are hyaluronic acid injections", knowledge) == "what are zzprocedure gel"
     assert masked("SI-joint injection ok?", knowledge) == "zzprocedure ok?"
     assert masked("nerve ablations hurt?", knowledge) == "zzprocedure hurt?"
+    # the ruler's plural forms (bot.nlp.spacy_pipeline.plural_forms), whatever the word ends in
+    assert masked("are headache nerve blocks ok", knowledge) == "are zzprocedure occipital ok"
+    assert masked("do home exercise help", knowledge) == masked("do home exercises help", knowledge)
+    assert masked("do home exercise help", knowledge) == "do zzprocedure help"
     # a name's words are joined by spaces or hyphens only, never across other marks
     assert masked("my epidural, shot was fine", knowledge) == "my zzprocedure , shot was fine"
     assert masked("does this hurt", knowledge) == "does this hurt"
