@@ -16,10 +16,10 @@ import pytest
 
 from benchmarks.triage import evaluate, read_heldout
 
-MIN_RECALL = {"emergency": 0.97, "crisis": 0.86, "urgent": 0.88}  # 2026-12-03: 0.980, 0.873, 0.893
+MIN_RECALL = {"emergency": 0.97, "crisis": 0.91, "urgent": 0.89}  # 2026-12-07: 0.980, 0.924, 0.903
 MIN_CRISIS_LINE_SHOWN = 0.90  # crisis messages that got the crisis line at all (level or gentle line)
-MAX_FALSE_ALARM_RATE = 0.10
-MAX_QUESTION_FALSE_ALARMS = 7  # of 484 ordinary questions (NLU hold-out and out-of-scope sets)
+MAX_FALSE_ALARM_RATE = 0.08  # 2026-12-07: 0.072 (26 of 361)
+MAX_QUESTION_FALSE_ALARMS = 6  # 2026-12-07: 4 of 484 ordinary questions (NLU hold-out and out-of-scope sets)
 
 
 @pytest.fixture(scope="module")
@@ -60,3 +60,22 @@ def test_false_alarms_on_look_alikes_and_ordinary_questions(report):
 def test_the_classifier_adds_recall_to_the_rules(report):
     for level, figures in report["heldout"]["levels"].items():
         assert figures["recall"] > report["rules_only"]["levels"][level]["recall"]
+
+
+def test_no_test_message_is_a_training_example(knowledge):
+    """Each examples file comes from a writer who never saw the test sets; none copies one."""
+    from bot.safety.red_flags import normalise
+    from bot.safety.triage import examples_paths, read_examples
+
+    examples = {
+        normalise(text)
+        for path in examples_paths()
+        for text, _ in read_examples(knowledge.triage, path, phrasings=False)
+    }
+    copied = [c.origin for c in read_heldout() if normalise(c.text) in examples]
+    assert not copied, f"{len(copied)} test messages are also training examples ({Counter(copied)})"
+    # The knowledge file's phrasings are the categories' plainest words ("i want to kill
+    # myself"), which a test writer may well write too; nothing longer is shared.
+    phrasings = {normalise(p) for c in knowledge.triage.categories.values() for p in c.phrasings}
+    shared = [c.origin for c in read_heldout() if normalise(c.text) in phrasings and len(c.text.split()) > 5]
+    assert not shared, f"{len(shared)} test messages are phrasings in the knowledge file ({Counter(shared)})"

@@ -43,10 +43,10 @@ from bot.knowledge import Triage, get_knowledge, load_knowledge
 from bot.nlp.spacy_pipeline import LABEL
 from bot.safety.triage import (
     DEFAULT_THRESHOLDS,
-    EXAMPLES_PATHS,
     SELF_HARM,
     TriageModel,
     assess,
+    examples_paths,
     guard_training_set,
     mentions_recent_procedure,
 )
@@ -305,7 +305,8 @@ class TriageGuard(GraphComponent):
         from bot.safety import context, red_flags, triage
 
         digest = hashlib.sha256()
-        paths = (*EXAMPLES_PATHS, knowledge_path(), *(Path(m.__file__) for m in (triage, red_flags, context)))
+        modules = (triage, red_flags, context)
+        paths = (*examples_paths(), knowledge_path(), *(Path(m.__file__) for m in modules))
         for path in paths:
             digest.update(path.read_bytes() if path.exists() else b"missing")
         return digest.hexdigest()

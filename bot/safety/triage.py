@@ -25,6 +25,7 @@ plain arrays, loaded without pickle.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
@@ -41,11 +42,6 @@ from bot.safety.red_flags import SELF_HARM, detect_red_flags, normalise
 
 NONE = "none"
 EXAMPLES_PATH = Path(__file__).parent / "triage_examples.yml"
-#: Every examples file, each from its own writer (more writers, more ways of saying things).
-EXAMPLES_PATHS: Tuple[Path, ...] = tuple(
-    Path(__file__).parent / name
-    for name in ("triage_examples.yml", "triage_examples_2.yml", "triage_examples_3.yml")
-)
 SETTINGS_FILE = "triage.json"
 ARRAYS_FILE = "triage.npz"
 
@@ -74,6 +70,22 @@ _OWN_DEVICE = re.compile(
     r"\b(?:my|his|her|the) (?:\w+ ){0,2}(?:pump|stimulator|stim|battery|ipg|leads?|implant|generator)\b"
     r"(?! (?:trial|surgery|implant) (?:is|will be|next|on|in)\b)"
 )
+
+
+def examples_paths(directory: Path = EXAMPLES_PATH.parent) -> Tuple[Path, ...]:
+    """Every examples file, each from its own writer (more writers, more ways of saying things).
+
+    ``triage_examples.yml`` first (the knowledge file's phrasings go with it), then
+    ``triage_examples_<n>.yml`` in number order: a new writer's file is picked up
+    without a change to the code.
+    """
+
+    def number(path: Path) -> int:
+        tail = path.stem[len(EXAMPLES_PATH.stem) :].lstrip("_")
+        return int(tail) if tail.isdigit() else 0
+
+    found = [p for p in directory.glob(f"{EXAMPLES_PATH.stem}*.yml") if p.stem == EXAMPLES_PATH.stem or number(p)]
+    return tuple(sorted(found, key=number))
 
 
 def mentions_procedure(text: str) -> bool:
@@ -146,6 +158,22 @@ def _vectorizers(vocabularies: Optional[List[Dict[str, int]]] = None) -> List[An
     return vectorizers
 
 
+def readings(text: str, label: str) -> List[str]:
+    """How a training text is read, as :meth:`TriageModel.probabilities` reads messages.
+
+    A red flag as happening now (:func:`current`); a crisis also with its "what if"
+    framing kept ("if this doesn't work I'm done"), as crises are read; an ordinary
+    message both ways, so that framing words alone ("if", "what would") never sound
+    like a crisis.
+    """
+    now = current(text)
+    if label == NONE:
+        return list(dict.fromkeys([now, current(text, False)]))
+    if label == SELF_HARM:
+        return [current(text, False)]
+    return [now]
+
+
 class TriageModel:
     """Logistic regression over TF-IDF word and character n-grams: categories and ``none``."""
 
@@ -180,7 +208,7 @@ class TriageModel:
         from scipy.sparse import hstack
         from sklearn.linear_model import LogisticRegression
 
-        kept = [(current(t), label) for t, label in zip(texts, labels)]
+        kept = [(reading, label) for t, label in zip(texts, labels) for reading in readings(t, label)]
         kept = [(t, label) for t, label in kept if t]
         clean, labels = [t for t, _ in kept], [label for _, label in kept]
         vectorizers = _vectorizers()
@@ -308,7 +336,7 @@ def read_examples(
 def training_set(
     triage: Triage,
     negatives: Iterable[str],
-    paths: Sequence[Path] = EXAMPLES_PATHS,
+    paths: Optional[Sequence[Path]] = None,
     stories: bool = True,
     seed: int = 2024,
     names: Iterable[str] = (),
@@ -323,11 +351,14 @@ def training_set(
     red-flag example told in the middle of one or two ordinary messages keeps its
     category, and as many stories of ordinary messages alone are ``none``.
     """
+    paths = examples_paths() if paths is None else paths
     pairs = [pair for path in paths for pair in read_examples(triage, path, phrasings=path == paths[0])]
     positive = {normalise(t) for t, label in pairs if label != NONE}
-    pairs += [(t, NONE) for t in [*negatives, *names] if normalise(t) not in positive]
-    if stories:
-        pairs += _stories(pairs, random.Random(seed))
+    ordinary = [(t, NONE) for t in negatives if normalise(t) not in positive]
+    # Stories are told from the examples and the ordinary messages, not from the bare
+    # names: adding an alias to the knowledge file does not retell every story.
+    made = _stories(pairs + ordinary, seed) if stories else []
+    pairs += ordinary + [(t, NONE) for t in names if normalise(t) not in positive] + made
     seen, texts, labels = set(), [], []
     for text, label in pairs:
         key = (normalise(text), label)
@@ -354,23 +385,39 @@ def guard_training_set(knowledge: KnowledgeBase, negatives: Iterable[str]) -> Tu
     return training_set(knowledge.triage, negatives, names=names)
 
 
-def _stories(pairs: Sequence[Tuple[str, str]], rng: random.Random) -> List[Tuple[str, str]]:
-    ordinary = [t for t, label in pairs if label == NONE]
-    flags = [(t, label) for t, label in pairs if label != NONE]
-    if not ordinary:
+def _stories(pairs: Sequence[Tuple[str, str]], seed: int) -> List[Tuple[str, str]]:
+    """Each red-flag example told between ordinary messages, and the same messages without it.
+
+    Each story draws from its own generator, seeded by the seed and its example's
+    text: a new example adds its own stories and leaves the others as they were.
+    """
+    ordinary = sorted({t for t, label in pairs if label == NONE})
+    # An example that reads as nothing happening now ("is it bad if...") tells no story:
+    # its story would teach the category from the ordinary sentences alone.
+    flags = [(t, label) for t, label in pairs if label != NONE and all(readings(t, label))]
+    if len(ordinary) < 4:
         return []
 
     def sentence(text: str) -> str:
         text = text.strip()
         return text if text[-1:] in ".!?" else text + "."
 
+    def rng_for(*key: object) -> random.Random:
+        digest = hashlib.sha256(repr((seed, *key)).encode("utf-8")).digest()
+        return random.Random(int.from_bytes(digest[:8], "big"))
+
     made = []
     for text, label in flags:
-        before, after = rng.sample(ordinary, 2)
-        story = [sentence(before), sentence(text)] + ([sentence(after)] if rng.random() < 0.6 else [])
+        rng = rng_for(text, label)
+        before, after, more = rng.sample(ordinary, 3)
+        told = rng.random() < 0.6
+        story = [sentence(before), sentence(text)] + ([sentence(after)] if told else [])
         made.append((" ".join(story), label))
-    for _ in range(len(flags)):
-        made.append((" ".join(sentence(t) for t in rng.sample(ordinary, rng.choice((2, 3, 4)))), NONE))
+        # The same ordinary sentences without the red flag are an ordinary story: what
+        # they say is no sign of anything (else "what are your hours", drawn into a
+        # few crisis stories by chance, would come to sound like a crisis).
+        plain = [before, after] + ([more] if told else [])
+        made.append((" ".join(sentence(t) for t in plain), NONE))
     return made
 
 
@@ -492,6 +539,7 @@ __all__ = [
     "Assessment",
     "DEFAULT_THRESHOLDS",
     "EXAMPLES_PATH",
+    "examples_paths",
     "ExamplesError",
     "NONE",
     "SELF_HARM",

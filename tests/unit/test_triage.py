@@ -6,10 +6,12 @@ from __future__ import annotations
 import pytest
 
 from bot.safety.triage import (
+    EXAMPLES_PATH,
     NONE,
     ExamplesError,
     TriageModel,
     assess,
+    examples_paths,
     mentions_procedure,
     mentions_recent_procedure,
     read_examples,
@@ -176,3 +178,34 @@ def test_training_set_adds_phrasings_and_never_labels_a_red_flag_as_ordinary(tmp
 def test_the_real_examples_cover_every_category(knowledge):
     labels = {label for _, label in read_examples(knowledge.triage)}
     assert labels == set(knowledge.triage.categories) | {NONE}
+
+
+def test_every_writers_examples_file_is_read_first_file_first(tmp_path):
+    names = ["triage_examples_10.yml", "triage_examples_2.yml", "triage_examples.yml"]
+    names.append("triage_examples_b.yml")
+    for name in names:
+        (tmp_path / name).write_text("categories: {}\n")
+    assert [p.name for p in examples_paths(tmp_path)] == [
+        "triage_examples.yml",
+        "triage_examples_2.yml",
+        "triage_examples_10.yml",
+    ]
+    real = examples_paths()
+    assert real[0] == EXAMPLES_PATH and len(real) >= 3
+
+
+def test_stories_do_not_change_when_names_or_other_examples_are_added(tmp_path, knowledge):
+    path = tmp_path / "examples.yml"
+    path.write_text('categories:\n  overdose:\n    - "he took all his pills"\n')
+    ordinary = ["what is rfa", "how long does it last", "does it hurt", "can i drive home", "what it costs"]
+
+    def stories(names, extra=""):
+        path.write_text(f'categories:\n  overdose:\n    - "he took all his pills"\n{extra}')
+        texts, labels = training_set(knowledge.triage, ordinary, [path], names=names)
+        told = "he took all his pills."
+        return {(t, label) for t, label in zip(texts, labels) if told in t and t != told[:-1]}
+
+    before = stories(["rfa"])
+    assert before and all(label == "overdose" for _, label in before)
+    assert stories(["rfa", "the stimulator", "gel shot"]) == before
+    assert stories(["rfa"], '  stroke_vision:\n    - "her face is drooping"\n') == before
