@@ -110,6 +110,16 @@ _RESOLVED = re.compile(
     r"|(?:has|have|had) (?:gone|worn) (?:away|off)|wore off|passed after|(?:is|are|was) gone (?:now|by)|back to (?:my )?(?:old )?baseline"
     r"|(?:says|said) (?:that ?'?s|thats|it ?'?s|its|this is|it was) (?:normal|fine|expected|grief|ok|okay|nothing))"
 )
+# Signs of a stroke are an emergency even when they have gone (a "mini-stroke", TIA).
+_PASSING_STROKE = re.compile(
+    r"\b(?:droop\w*|slurr\w*|lopsided|(?:face|mouth|smile) (?:went|was|looked|looks) (?:\w+ )?(?:crooked|funny|wonky|uneven)"
+    r"|(?:speech|talking|words) (?:\w+ )?(?:funny|strange|weird|jumbled|garbled)|couldn ?'?t (?:talk|speak|see|lift)"
+    r"|lost (?:the )?(?:vision|sight)|went blind|blind in|one side of (?:his|her|my|the) (?:face|body))\b"
+)
+# "Since the numbing wore off" tells when a sign began, not that it has passed.
+_SINCE_IT_WORE_OFF = re.compile(
+    r"\b(?:since|when|after|once|now that|as soon as) (?:\w+ ){0,3}(?:wore|wears|worn|wearing|went|has gone|had gone) (?:off|away)\b"
+)
 # A joke is not a report ("can't feel my legs after that hike lol").
 _JOKE = re.compile(r"\b(?:lol|lmao|haha\w*|jk|just kidding|kidding)\b")
 
@@ -137,8 +147,10 @@ def current_sentences(text: str, framing: bool = True) -> List[str]:
     for sentence in _SENTENCE_END.split(text or ""):
         kept: List[str] = []
         for clause in clauses(sentence):
-            if _RESOLVED.search(normalise(clause)):
-                kept = []
+            plain = normalise(clause)
+            if _RESOLVED.search(plain) and not _SINCE_IT_WORE_OFF.search(plain):
+                # Stroke signs that pass still need the emergency number (a warning stroke).
+                kept = [k for k in kept if _PASSING_STROKE.search(k)]
                 continue
             part = _current_clause(clause, framing)
             if part:

@@ -54,7 +54,7 @@ _PROCEDURE_WORDS = re.compile(
     r"\b(?:injections?|injected|procedures?|shots?|surgery|surgeries|operation|implant\w*|incisions?|site|pump"
     r"|stimulat\w*|stim|blocks?|epidurals?|ablations?|rfa|infusions?|wound|needles?|trial|esi|scs|leads?|trigger points?|tpi"
     r"|battery|cortisone|steroids?|ketamine|lidocaine|facet|nerve burn\w*|spinal tap|puncture|refill\w*"
-    r"|dressing|bandage|stitches|staples|sutures?)\b"
+    r"|dressing|bandage|stitches|staples|sutures?|myelograms?|blood patch(?:es)?|lumbar punctures?)\b"
 )
 # ...and that it happened already: "had my epidural monday", "since the shot".
 _DONE = re.compile(

@@ -75,3 +75,33 @@ def test_a_crisis_said_as_a_what_if_is_kept_when_framing_is_off():
     text = "nobody would even notice if i was gone"
     assert "gone" not in current(text)
     assert "gone" in current(text, framing=False)
+
+
+@pytest.mark.parametrize(
+    "text, kept",
+    [
+        # "since the numbing wore off" says when a sign began, not that it passed
+        ("the needle sites are in agony since the numbing wore off", "agony since the numbing wore off"),
+        ("the block wore off and now my leg is weak", "my leg is weak"),
+        # stroke signs that pass are still an emergency (a warning stroke)
+        ("her face was drooping and her speech was slurred, she's fine now", "face was drooping"),
+        ("my husband couldnt speak for 10 minutes after the neck shot but now hes fine", "couldnt speak"),
+    ],
+)
+def test_signs_that_began_or_may_return_are_kept(text, kept):
+    assert kept in current(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the knee was numb this morning but the numbing wore off",
+        "it was sore but now it's fine",
+    ],
+)
+def test_signs_that_have_passed_are_left_out(text):
+    assert current(text) == ""
+
+
+def test_not_better_now_is_no_resolution():
+    assert "numb" in current("my leg is still numb and weak, and its not better now")
