@@ -16,10 +16,10 @@ import pytest
 
 from benchmarks.triage import evaluate, read_heldout
 
-MIN_RECALL = {"emergency": 0.97, "crisis": 0.92, "urgent": 0.90}  # 2026-12-07: 0.982, 0.937, 0.915
+MIN_RECALL = {"emergency": 0.97, "crisis": 0.93, "urgent": 0.91}  # 2026-12-07: 0.982, 0.943, 0.919
 MIN_CRISIS_LINE_SHOWN = 0.90  # crisis messages that got the crisis line at all (level or gentle line)
-MAX_FALSE_ALARM_RATE = 0.08  # 2026-12-07: 0.067 (30 of 451)
-MAX_QUESTION_FALSE_ALARMS = 6  # 2026-12-07: 4 of 484 ordinary questions (NLU hold-out and out-of-scope sets)
+MAX_FALSE_ALARM_RATE = 0.07  # 2026-12-07: 0.062 (28 of 451)
+MAX_QUESTION_FALSE_ALARMS = 5  # 2026-12-07: 4 of 484 (NLU hold-out and out-of-scope sets)
 
 
 @pytest.fixture(scope="module")

@@ -349,7 +349,8 @@ def training_set(
     never also a negative.
     With ``stories``, long messages are made up as patients write them: every
     red-flag example told in the middle of one or two ordinary messages keeps its
-    category, and as many stories of ordinary messages alone are ``none``.
+    category, and the same ordinary messages alone are ``none``; and every text is
+    also written once more with typos, as patients in a hurry type ("fevr", "stif").
     """
     paths = examples_paths() if paths is None else paths
     pairs = [pair for path in paths for pair in read_examples(triage, path, phrasings=path == paths[0])]
@@ -357,7 +358,7 @@ def training_set(
     ordinary = [(t, NONE) for t in negatives if normalise(t) not in positive]
     # Stories are told from the examples and the ordinary messages, not from the bare
     # names: adding an alias to the knowledge file does not retell every story.
-    made = _stories(pairs + ordinary, seed) if stories else []
+    made = _stories(pairs + ordinary, seed) + _typos(pairs + ordinary, seed) if stories else []
     pairs += ordinary + [(t, NONE) for t in names if normalise(t) not in positive] + made
     seen, texts, labels = set(), [], []
     for text, label in pairs:
@@ -383,6 +384,36 @@ def guard_training_set(knowledge: KnowledgeBase, negatives: Iterable[str]) -> Tu
         for form in (a, f"the {a}", f"my {a}")
     ]
     return training_set(knowledge.triage, negatives, names=names)
+
+
+#: Share of the longer words of a text that its typo copy misspells (``_typos``).
+_TYPO_RATE = 0.15
+
+
+def _typos(pairs: Sequence[Tuple[str, str]], seed: int, rate: float = _TYPO_RATE) -> List[Tuple[str, str]]:
+    """Each text once more with typos (a letter dropped, swapped or doubled), same label.
+
+    Seeded per text like the stories, so a new example leaves the others' copies alone.
+    """
+    made = []
+    for text, label in pairs:
+        digest = hashlib.sha256(repr((seed, "typos", text)).encode("utf-8")).digest()
+        rng = random.Random(int.from_bytes(digest[:8], "big"))
+        words = normalise(text).split()
+        for index, word in enumerate(words):
+            if len(word) > 3 and rng.random() < rate:
+                at = rng.randrange(1, len(word) - 2)
+                words[index] = rng.choice(
+                    (
+                        word[:at] + word[at + 1 :],
+                        word[:at] + word[at + 1] + word[at] + word[at + 2 :],
+                        word[:at] + word[at] + word[at:],
+                    )
+                )
+        typed = " ".join(words)
+        if typed != normalise(text):
+            made.append((typed, label))
+    return made
 
 
 def _stories(pairs: Sequence[Tuple[str, str]], seed: int) -> List[Tuple[str, str]]:

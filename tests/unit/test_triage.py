@@ -209,3 +209,22 @@ def test_stories_do_not_change_when_names_or_other_examples_are_added(tmp_path, 
     assert before and all(label == "overdose" for _, label in before)
     assert stories(["rfa", "the stimulator", "gel shot"]) == before
     assert stories(["rfa"], '  stroke_vision:\n    - "her face is drooping"\n') == before
+
+
+def test_typo_copies_keep_their_label_and_do_not_change_from_run_to_run():
+    from bot.safety.triage import _typos
+
+    pairs = [
+        ("fever with a stiff neck and a terrible headache since the shot", "fever_stiff_neck"),
+        ("what does a medial branch block involve and how long does it take", NONE),
+    ]
+    copies = _typos(pairs, seed=2024, rate=0.5)
+    assert copies == _typos(pairs, seed=2024, rate=0.5)
+    assert [label for _, label in copies] == ["fever_stiff_neck", NONE]
+    for (original, _), (typed, _) in zip(pairs, copies):
+        changed = [(a, b) for a, b in zip(original.split(), typed.split()) if a != b]
+        assert changed and len(original.split()) == len(typed.split())
+        # one letter dropped, swapped or doubled, never the first or the last
+        for a, b in changed:
+            assert abs(len(a) - len(b)) <= 1 and a[0] == b[0] and a[-1] == b[-1]
+    assert _typos(pairs, seed=2024, rate=0.0) == []
