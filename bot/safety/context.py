@@ -124,8 +124,17 @@ _SINCE_IT_WORE_OFF = re.compile(
 _JOKE = re.compile(r"\b(?:lol|lmao|haha\w*|jk|just kidding|kidding)\b")
 
 
+# "Is it bad if my leg went numb after the shot?" asks about something that has
+# happened: the asking is left out, not the report ("is it bad if I shower?" stays a what-if).
+_ASKED_OF_A_REPORT = re.compile(
+    r"^(?:.* )?(?:is|would) (?:it|this|that) (?:\w+ ){0,2}(?:if|that|when) (?=(?:my|his|her|the|our|i|he|she|we|it|they|i ?'?ve|we ?'?ve|he ?'?s|she ?'?s)"
+    r" (?:\w+ ){0,2}(?:went|was|were|started|has been|have been|had|woke|got|still|keeps|kept|hasn ?'?t|haven ?'?t"
+    r"|isn ?'?t|won ?'?t stop|can ?'?t stop|'?ve been|'?s been)\b)"
+)
+
+
 def _current_clause(clause: str, framing: bool = True) -> str:
-    clean = _IDIOM.sub(" ", normalise(clause)).strip()
+    clean = _ASKED_OF_A_REPORT.sub("", _IDIOM.sub(" ", normalise(clause)).strip())
     if not clean or _PAST.search(clean) or (framing and _JOKE.search(clean)):
         return ""
     cut = len(clean)

@@ -105,3 +105,28 @@ def test_signs_that_have_passed_are_left_out(text):
 
 def test_not_better_now_is_no_resolution():
     assert "numb" in current("my leg is still numb and weak, and its not better now")
+
+
+@pytest.mark.parametrize(
+    "text, kept",
+    [
+        ("is it bad if my leg went totally numb after the shot", "my leg went totally numb after the shot"),
+        ("is it normal that my wound is still oozing", "wound is oozing"),
+        ("is it bad if ive had a headache since the epidural", "ive had a headache since the epidural"),
+        ("is it bad if he was confused after the neck shot", "he was confused after the neck shot"),
+    ],
+)
+def test_asking_about_something_that_happened_keeps_the_report(text, kept):
+    assert kept in current(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "is it bad if i get a fever after the injection",
+        "is it ok to shower tonight",
+        "what if my leg went numb",
+    ],
+)
+def test_asking_about_something_that_may_happen_stays_a_what_if(text):
+    assert current(text) == ""
