@@ -1,7 +1,7 @@
 """Red-flag triage measured on messages nobody tuned against (part of ``make evaluate``).
 
 ``python -m benchmarks.triage`` trains the triage classifier exactly as
-``TriageGuard`` does (``bot/safety/triage_examples.yml``, the knowledge file's
+``TriageGuard`` does (``bot/safety/triage_examples*.yml``, one per writer, the knowledge file's
 phrasings, every other NLU training example as an ordinary message) with the
 thresholds of ``config.yml``, and scores the full decision (rules + classifier +
 procedure context) on:

@@ -5,7 +5,7 @@ Two parts decide together, and either can raise a red flag:
 - the deterministic rules of :mod:`bot.safety.red_flags`, a floor that never
   moves: a rule hit always raises its category;
 - :class:`TriageModel`, a classifier trained on many varied examples per category
-  (``bot/safety/triage_examples.yml`` plus the knowledge file's ``phrasings``) and
+  (``bot/safety/triage_examples*.yml``, one file per writer, plus the knowledge file's ``phrasings``) and
   on hard negatives (look-alike questions, past events, negations, idioms, and every
   ordinary question of the NLU training data). It reaches the ways people say
   things that no rule lists. Its thresholds are set per level for recall
