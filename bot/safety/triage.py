@@ -381,9 +381,22 @@ def guard_training_set(knowledge: KnowledgeBase, negatives: Iterable[str]) -> Tu
         form
         for aliases in knowledge.aliases().values()
         for a in aliases
-        for form in (a, f"the {a}", f"my {a}")
+        for form in (a, f"the {a}", f"my {a}", _told_of(a))
     ]
     return training_set(knowledge.triage, negatives, names=names)
+
+
+_WHEN = ("yesterday", "this morning", "today", "on monday", "last week", "two days ago", "on friday", "last night")
+_TOLD = ("i had my {} {}", "i had the {} {}", "my {} was {}", "i got my {} {}", "my husband had his {} {}")
+
+
+def _told_of(alias: str) -> str:
+    """A patient saying only that a procedure happened ("i had my epidural yesterday"): never a red flag.
+
+    One such sentence per name, chosen by the name (stable from run to run).
+    """
+    digest = hashlib.sha256(alias.encode("utf-8")).digest()
+    return _TOLD[digest[0] % len(_TOLD)].format(alias, _WHEN[digest[1] % len(_WHEN)])
 
 
 #: Share of the longer words of a text that its typo copy misspells (``_typos``).

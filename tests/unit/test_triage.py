@@ -228,3 +228,13 @@ def test_typo_copies_keep_their_label_and_do_not_change_from_run_to_run():
         for a, b in changed:
             assert abs(len(a) - len(b)) <= 1 and a[0] == b[0] and a[-1] == b[-1]
     assert _typos(pairs, seed=2024, rate=0.0) == []
+
+
+def test_saying_only_that_a_procedure_happened_is_trained_as_ordinary(knowledge):
+    from bot.safety.triage import _told_of, guard_training_set
+
+    texts, labels = guard_training_set(knowledge, ["what is rfa"])
+    ordinary = {t for t, label in zip(texts, labels) if label == NONE}
+    told = {_told_of(a) for aliases in knowledge.aliases().values() for a in aliases}
+    assert told <= ordinary and _told_of("epidural") == _told_of("epidural")
+    assert all(len(t.split()) >= 4 for t in told)
