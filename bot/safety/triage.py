@@ -399,6 +399,12 @@ def _told_of(alias: str) -> str:
     return _TOLD[digest[0] % len(_TOLD)].format(alias, _WHEN[digest[1] % len(_WHEN)])
 
 
+def _rng(seed: int, *key: object) -> random.Random:
+    """A generator of its own for one made-up text, seeded by ``seed`` and what it is made from."""
+    digest = hashlib.sha256(repr((seed, *key)).encode("utf-8")).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
 #: Share of the longer words of a text that its typo copy misspells (``_typos``).
 _TYPO_RATE = 0.15
 
@@ -410,8 +416,7 @@ def _typos(pairs: Sequence[Tuple[str, str]], seed: int, rate: float = _TYPO_RATE
     """
     made = []
     for text, label in pairs:
-        digest = hashlib.sha256(repr((seed, "typos", text)).encode("utf-8")).digest()
-        rng = random.Random(int.from_bytes(digest[:8], "big"))
+        rng = _rng(seed, "typos", text)
         words = normalise(text).split()
         for index, word in enumerate(words):
             if len(word) > 3 and rng.random() < rate:
@@ -446,19 +451,15 @@ def _stories(pairs: Sequence[Tuple[str, str]], seed: int) -> List[Tuple[str, str
         text = text.strip()
         return text if text[-1:] in ".!?" else text + "."
 
-    def rng_for(*key: object) -> random.Random:
-        digest = hashlib.sha256(repr((seed, *key)).encode("utf-8")).digest()
-        return random.Random(int.from_bytes(digest[:8], "big"))
-
     made = []
     for text, label in flags:
-        rng = rng_for(text, label)
+        rng = _rng(seed, text, label)
         before, after, more = rng.sample(ordinary, 3)
         told = rng.random() < 0.6
         story = [sentence(before), sentence(text)] + ([sentence(after)] if told else [])
         made.append((" ".join(story), label))
-        # The same ordinary sentences without the red flag are an ordinary story: what
-        # they say is no sign of anything (else "what are your hours", drawn into a
+        # The same ordinary sentences (one more in place of the red flag) are an ordinary
+        # story: what they say is no sign of anything (else "what are your hours", drawn into a
         # few crisis stories by chance, would come to sound like a crisis).
         plain = [before, after] + ([more] if told else [])
         made.append((" ".join(sentence(t) for t in plain), NONE))

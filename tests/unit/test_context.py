@@ -86,9 +86,14 @@ def test_a_crisis_said_as_a_what_if_is_kept_when_framing_is_off():
         # stroke signs that pass are still an emergency (a warning stroke)
         ("her face was drooping and her speech was slurred, she's fine now", "face was drooping"),
         ("my husband couldnt speak for 10 minutes after the neck shot but now hes fine", "couldnt speak"),
+        # asking about something that has happened keeps the report
+        ("is it bad if my leg went totally numb after the shot", "my leg went totally numb after the shot"),
+        ("is it normal that my wound is still oozing", "wound is oozing"),
+        ("is it bad if ive had a headache since the epidural", "ive had a headache since the epidural"),
+        ("is it bad if he was confused after the neck shot", "he was confused after the neck shot"),
     ],
 )
-def test_signs_that_began_or_may_return_are_kept(text, kept):
+def test_reports_framed_as_passing_or_as_questions_are_kept(text, kept):
     assert kept in current(text)
 
 
@@ -97,36 +102,15 @@ def test_signs_that_began_or_may_return_are_kept(text, kept):
     [
         "the knee was numb this morning but the numbing wore off",
         "it was sore but now it's fine",
-    ],
-)
-def test_signs_that_have_passed_are_left_out(text):
-    assert current(text) == ""
-
-
-def test_not_better_now_is_no_resolution():
-    assert "numb" in current("my leg is still numb and weak, and its not better now")
-
-
-@pytest.mark.parametrize(
-    "text, kept",
-    [
-        ("is it bad if my leg went totally numb after the shot", "my leg went totally numb after the shot"),
-        ("is it normal that my wound is still oozing", "wound is oozing"),
-        ("is it bad if ive had a headache since the epidural", "ive had a headache since the epidural"),
-        ("is it bad if he was confused after the neck shot", "he was confused after the neck shot"),
-    ],
-)
-def test_asking_about_something_that_happened_keeps_the_report(text, kept):
-    assert kept in current(text)
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
+        # asking about something that may happen stays a what-if
         "is it bad if i get a fever after the injection",
         "is it ok to shower tonight",
         "what if my leg went numb",
     ],
 )
-def test_asking_about_something_that_may_happen_stays_a_what_if(text):
+def test_signs_that_have_passed_and_what_ifs_are_left_out(text):
     assert current(text) == ""
+
+
+def test_not_better_now_is_no_resolution():
+    assert "numb" in current("my leg is still numb and weak, and its not better now")

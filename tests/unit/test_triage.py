@@ -236,5 +236,5 @@ def test_saying_only_that_a_procedure_happened_is_trained_as_ordinary(knowledge)
     texts, labels = guard_training_set(knowledge, ["what is rfa"])
     ordinary = {t for t, label in zip(texts, labels) if label == NONE}
     told = {_told_of(a) for aliases in knowledge.aliases().values() for a in aliases}
-    assert told <= ordinary and _told_of("epidural") == _told_of("epidural")
+    assert told <= ordinary
     assert all(len(t.split()) >= 4 for t in told)
