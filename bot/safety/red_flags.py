@@ -28,7 +28,8 @@ _SYMPTOMS: Dict[str, str] = {
     SELF_HARM: (
         r"\b(?:kill(?:ing)? my ?self|end(?:ing)? (?:my|it) (?:life|all)|end it all"
         r"|take my (?:own )?life|suicid\w*|(?:want|wanna|wish|going) (?:to )?(?:be )?(?:die|dead)"
-        r"|better off dead|no (?:point|reason) (?:in )?(?:living|going on|to live|being alive)"
+        r"|better off dead|(?:no|what ?'?s the|whats the|what is the) (?:point|reason|use) (?:in |of )?(?:living|going on"
+        r"|to live|being alive|carrying on)"
         r"|(?:hurt|harm|cut)(?:ing)? my ?self|self[- ]?harm"
         r"|(?:don ?'?t|do not|dont) want to (?:live|be alive|wake up|be here)"
         r"|overdose on purpose|not worth living|better off without me|(?:wants?|wishe?s?) (?:to )?(?:be )?(?:die|dead)"
@@ -70,7 +71,7 @@ _SYMPTOMS: Dict[str, str] = {
         + r"|hard to|struggl\w* to) (?:stay awake|wake (?:him|her|me|up)|keep (?:my|his|her) eyes open))"
     ),
     "stroke_vision": (
-        r"\b(?:(?:face|mouth|smile) (?:is |looks |went |is going )?(?:droop\w*|lopsided|crooked)|droop\w* (?:face|mouth)"
+        r"\b(?:(?:face|mouth|smile) (?:is |looks |looked |was |went |is going )?(?:droop\w*|lopsided|crooked)|droop\w* (?:face|mouth)"
         r"|slurr\w*|stroke|"
         + _CANT
         + r" (?:see|talk|speak|get (?:my|his|her) words out)\b|(?:lost|losing|loss of) (?:my |his |her )?(?:vision|sight|eyesight)"

@@ -56,6 +56,8 @@ def test_the_test_phrases_cover_every_former_category(red_flag_cases):
         ("the needle site won't stop bleeding", "heavy_bleeding"),
         ("this is an emergency", "stated_emergency"),
         ("my stimulator keeps shocking me", "stimulator_problem"),
+        ("whats the point of going on, nothing works", "suicide_self_harm"),
+        ("my husbands face looked droopy after his neck block", "stroke_vision"),
     ],
 )
 def test_brief_red_flags(text, category):
@@ -72,6 +74,7 @@ def test_brief_red_flags(text, category):
         "could RFA cause leg weakness",
         "does the pump need refills",
         "my back is killing me",
+        "whats the point of physical therapy if it hurts",
         "",
         "   ",
         "😀😀😀",
