@@ -133,12 +133,20 @@ _ASKED_OF_A_REPORT = re.compile(
 )
 
 
+# A past event told with its return ("I overdosed in 2019 and lately I feel the same way again"):
+# for the crisis reading the clause is happening now.
+_BACK_AGAIN = re.compile(
+    r"\b(?:again|lately|these days|this (?:week|month)|right now|same (?:thoughts|way|feelings?)|back to (?:that|those|the same)"
+    r"|(?:are|is|have|has) (?:\w+ )?(?:come|coming|came) back|returning|(?:starting|started) (?:to|again))\b"
+)
+
+
 def _current_clause(clause: str, framing: bool = True) -> str:
     clean = _ASKED_OF_A_REPORT.sub("", _IDIOM.sub(" ", normalise(clause)).strip())
-    if not clean or _PAST.search(clean) or (framing and _JOKE.search(clean)):
+    if not clean or (_PAST.search(clean) and (framing or not _BACK_AGAIN.search(clean))) or (framing and _JOKE.search(clean)):
         return ""
     cut = len(clean)
-    for pattern in (_NEGATION, _HYPOTHETICAL) if framing else (_NEGATION,):
+    for pattern in (_NEGATION, _HYPOTHETICAL) if framing else ():
         match = pattern.search(clean)
         if match:
             cut = min(cut, match.start())
@@ -148,9 +156,11 @@ def _current_clause(clause: str, framing: bool = True) -> str:
 def current_sentences(text: str, framing: bool = True) -> List[str]:
     """Each sentence of the message with its negated, past and hypothetical parts removed.
 
-    With ``framing=False`` hypothetical parts are kept: how a person in crisis speaks
-    is often framed as a "what if" ("nobody would notice if I was gone", "if the
-    pump fails I'm done"), so that is how the crisis category is read.
+    With ``framing=False`` hypothetical and negated parts are kept: how a person in
+    crisis speaks is often framed as a "what if" or a negation ("nobody would notice
+    if I was gone", "if the pump fails I'm done", "not planning on being around"),
+    and a past attempt told with its return ("lately I feel that way again") is
+    kept too; that is how the crisis category is read.
     """
     found = []
     for sentence in _SENTENCE_END.split(text or ""):

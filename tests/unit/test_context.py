@@ -80,6 +80,28 @@ def test_a_crisis_said_as_a_what_if_is_kept_when_framing_is_off():
 @pytest.mark.parametrize(
     "text, kept",
     [
+        # how people in crisis say it is often a negation: the crisis reading keeps it
+        ("sometimes i picture just not being around anymore", "not being around anymore"),
+        ("my family would save so much money if i just wasnt here anymore", "wasnt here anymore"),
+        ("got a new gun permit last week. it isn't for hunting", "isn't for hunting"),
+        # a past attempt told with its return is happening now
+        ("i overdosed on purpose in 2019 and lately i feel the way i did right before", "lately i feel"),
+        ("i tried to overdose 2 yrs ago and im having the same thoughts again", "same thoughts again"),
+    ],
+)
+def test_the_crisis_reading_keeps_negations_and_a_past_that_is_back(text, kept):
+    assert kept in current(text, framing=False)
+
+
+def test_the_crisis_reading_still_leaves_out_a_past_that_has_not_come_back():
+    text = "back in my 20s i went through a rough patch with suicidal thoughts, im doing well now"
+    assert "suicidal" not in current(text, framing=False)
+    assert "isn't for hunting" not in current("it isn't for hunting")
+
+
+@pytest.mark.parametrize(
+    "text, kept",
+    [
         # "since the numbing wore off" says when a sign began, not that it passed
         ("the needle sites are in agony since the numbing wore off", "agony since the numbing wore off"),
         ("the block wore off and now my leg is weak", "my leg is weak"),
