@@ -16,10 +16,10 @@ import pytest
 
 from benchmarks.triage import evaluate, read_heldout
 
-MIN_RECALL = {"emergency": 0.97, "crisis": 0.93, "urgent": 0.91}  # 2026-12-07: 0.982, 0.943, 0.919
+MIN_RECALL = {"emergency": 0.97, "crisis": 0.94, "urgent": 0.94}  # 2026-12-07: 0.978, 0.949, 0.947
 MIN_CRISIS_LINE_SHOWN = 0.90  # crisis messages that got the crisis line at all (level or gentle line)
-MAX_FALSE_ALARM_RATE = 0.07  # 2026-12-07: 0.062 (28 of 451)
-MAX_QUESTION_FALSE_ALARMS = 5  # 2026-12-07: 4 of 484 (NLU hold-out and out-of-scope sets)
+MAX_FALSE_ALARM_RATE = 0.07  # 2026-12-07: 0.069 (31 of 451)
+MAX_QUESTION_FALSE_ALARMS = 4  # 2026-12-07: 2 of 484 (NLU hold-out and out-of-scope sets)
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,11 @@ The levels come from the knowledge file (``triage.categories[].level``): emergen
 crisis and urgent. A category with ``needs_procedure: true`` (a fever, a headache,
 pain at the site) is a red flag only when the message names a procedure or the
 conversation already told of one; otherwise it is returned as *conditional* and the
-actions decide with the conversation. When the classifier is unsure whether a
-message is a crisis (``crisis_check`` threshold), the bot answers and shows the
-crisis line alongside.
+actions decide with the conversation. The classifier, when sure of such a sign (the
+``sure`` threshold), raises it anyway if the message names a procedure without
+telling that it was done ("fever and chills, rfa was tuesday"). When the classifier
+is unsure whether a message is a crisis (``crisis_check`` threshold), the bot answers
+and shows the crisis line alongside.
 
 The trained state is saved as JSON (vocabularies, classes) and a NumPy ``.npz`` of
 plain arrays, loaded without pickle.
@@ -31,7 +33,7 @@ import random
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 import numpy as np
 import yaml
@@ -47,7 +49,7 @@ ARRAYS_FILE = "triage.npz"
 
 #: Default thresholds on the summed probability of a level's categories (config.yml
 #: states the ones in force; ``python -m benchmarks.triage --tune`` shows the sweep).
-DEFAULT_THRESHOLDS: Dict[str, float] = {"emergency": 0.5, "crisis": 0.4, "urgent": 0.45, "crisis_check": 0.25}
+DEFAULT_THRESHOLDS: Dict[str, float] = {"emergency": 0.5, "crisis": 0.4, "urgent": 0.45, "crisis_check": 0.25, "sure": 0.9}
 
 # Words that say a procedure (or its site) is what the message is about.
 _PROCEDURE_WORDS = re.compile(
@@ -517,6 +519,9 @@ def assess(
     # A sign that is a red flag only after a procedure needs one that has happened:
     # "a fever since my injection", not "a fever; can I still have my injection friday?".
     procedure_named = recent_procedure or after_a_procedure(text)
+    # ...or names one in what it tells as happening ("fever and chills, rfa was tuesday";
+    # not "my headache eases lying down, could an epidural help?").
+    named = mentions_procedure(current(text))
     raised: Dict[str, str] = {}
     for flag in detect_red_flags(current(text)):
         if flag.category in triage.categories:
@@ -535,6 +540,7 @@ def assess(
     probabilities = probabilities or {}
     crisis_check = unsure_crisis or probabilities.get(UNSCOPED_CRISIS, 0.0) >= limits["crisis"]
     conditional: List[str] = []
+    sure: Set[str] = set()
     for level in LEVELS:
         members = [c for c in triage.categories.values() if c.level == level]
         eligible = [c for c in members if procedure_named or not c.needs_procedure]
@@ -550,7 +556,11 @@ def assess(
             raised[best.id] = "rule+model" if best.id in raised else "model"
         elif total >= limits[level]:
             best = max(members, key=lambda c: probabilities.get(c.id, 0.0))
-            conditional.append(best.id)
+            if named and probabilities.get(best.id, 0.0) >= limits["sure"]:
+                raised[best.id] = "model"
+                sure.add(best.id)
+            else:
+                conditional.append(best.id)
         elif level == "crisis" and total >= limits["crisis_check"]:
             crisis_check = True
 
@@ -560,7 +570,7 @@ def assess(
         raised.setdefault(SELF_HARM, "model")
     categories = []
     for category_id in raised:
-        if triage.categories[category_id].needs_procedure and not procedure_named:
+        if triage.categories[category_id].needs_procedure and not procedure_named and category_id not in sure:
             conditional.append(category_id)
         else:
             categories.append(category_id)

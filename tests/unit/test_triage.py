@@ -104,6 +104,29 @@ def test_a_sign_that_needs_a_procedure_is_conditional_without_one(knowledge, sma
     assert told.levels == ("urgent",)
 
 
+def test_a_sure_sign_is_raised_without_a_told_procedure_only_when_the_message_names_one(knowledge):
+    sure_fever = {"fever_after_procedure": 0.95, NONE: 0.05}
+    # a fever alone is common: still conditional, however sure the classifier is
+    alone = assess("my kid has a fever of 100 what do i do", knowledge.triage, probabilities=sure_fever)
+    assert not alone.alarm and alone.conditional == ("fever_after_procedure",)
+    # the message names the procedure without saying it was done
+    named = assess("fever and chills, rfa was tuesday", knowledge.triage, probabilities=sure_fever)
+    assert named.levels == ("urgent",) and named.categories == ("fever_after_procedure",)
+    # a procedure named only in a question about it is no told procedure
+    sure_headache = {"positional_headache": 0.99, NONE: 0.01}
+    asked = "my headache gets better when i lie down, could an epidural help"
+    assert assess(asked, knowledge.triage, probabilities=sure_headache).conditional == (
+        "positional_headache",
+    )
+    # ...and not when the classifier is unsure
+    unsure = assess(
+        "fever and chills, rfa was tuesday",
+        knowledge.triage,
+        probabilities={"fever_after_procedure": 0.6, NONE: 0.4},
+    )
+    assert not unsure.alarm and unsure.conditional == ("fever_after_procedure",)
+
+
 def test_a_level_is_raised_by_an_eligible_category_before_a_conditional_one(knowledge):
     # Split between a sign that needs a procedure and one that does not: the eligible one wins.
     probabilities = {"positional_headache": 0.3, "wound_infection": 0.25, "pump_problem": 0.2, NONE: 0.25}
