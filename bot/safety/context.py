@@ -46,7 +46,7 @@ _NOT_A_NEGATION_AFTER_NOT = (
     r"(?:breathing|breathe|waking|wake|woken|awake|responding|responsive|moving|move|able|making sense"
     r"|talking|speaking|eating or drinking|stopping|stop|going|gonna|go on|living|live|be here|be around|here"
     r"|worth|want|wanting|sure|feeling (?:my|his|her)|feel (?:my|his|her)|holding|hold|getting up|get up"
-    r"|standing|stand|walking|walk|seeing|see|peeing|pee|urinating|right|normal|ok|okay|well|good|himself"
+    r"|standing|stand|walking|walk|seeing|see|peeing|pee|urinating|urinated|passed (?:any )?(?:urine|water)|right|normal|ok|okay|well|good|himself"
     r"|herself|myself|coming back|come back|came back|going away|gone away|improving|getting better|letting up|easing"
     r"|been able|been breathing|woken|been awake|stopped|eaten|peed|been to the (?:bathroom|toilet)|made sense)"
 )

@@ -98,7 +98,9 @@ _SYMPTOMS: Dict[str, str] = {
         r"|(?:numb|no feeling|"
         + _CANT
         + r" feel (?:anything|a thing)) (?:\w+ ){0,2}down there|wet the bed|accident in (?:my|his|her) (?:pants|underwear)|leaking (?:urine|pee)|peeing myself"
-        r"|(?:haven ?'?t|havent|hasn ?'?t|not) been able to (?:pee|urinate)|"
+        r"|(?:haven ?'?t|havent|hasn ?'?t|not) been able to (?:pee|urinate)"
+        r"|(?:haven ?'?t|havent|hasn ?'?t|hasnt|not) (?:peed|urinated|passed (?:any )?(?:urine|water)|gone to pee)"
+        r" (?:at all |once )?(?:since|all day|all night|in (?:\w+ )?(?:hours|a day)|for (?:\w+ )?(?:hours|a day))|"
         + _CANT
         + r" (?:start to |go )?(?:pee|urinate|hold it)"
         r"|(?:numb\w*|no feeling|tingl\w*|pins and needles) (?:\w+ ){0,4}(?:groin|saddle|privates?|private (?:area|parts)|genitals?|crotch|buttocks|bottom|between (?:my|the) legs|inner thighs)"

@@ -108,6 +108,8 @@ def test_the_crisis_reading_still_leaves_out_a_past_that_has_not_come_back():
         # stroke signs that pass are still an emergency (a warning stroke)
         ("her face was drooping and her speech was slurred, she's fine now", "face was drooping"),
         ("my husband couldnt speak for 10 minutes after the neck shot but now hes fine", "couldnt speak"),
+        # not passing urine is the sign itself, not a denial of one
+        ("i havent urinated since the procedure, my belly is swollen", "havent urinated since the procedure"),
         # asking about something that has happened keeps the report
         ("is it bad if my leg went totally numb after the shot", "my leg went totally numb after the shot"),
         ("is it normal that my wound is still oozing", "wound is oozing"),

@@ -58,6 +58,8 @@ def test_the_test_phrases_cover_every_former_category(red_flag_cases):
         ("my stimulator keeps shocking me", "stimulator_problem"),
         ("whats the point of going on, nothing works", "suicide_self_harm"),
         ("my husbands face looked droopy after his neck block", "stroke_vision"),
+        ("i havent urinated since the procedure yesterday", "bladder_bowel_saddle"),
+        ("he hasnt passed urine all day since the injection", "bladder_bowel_saddle"),
     ],
 )
 def test_brief_red_flags(text, category):
