@@ -78,7 +78,7 @@ _SYMPTOMS: Dict[str, str] = {
         r"|(?:gone|went) blind|double vision)"
     ),
     "fever_stiff_neck": (
-        r"\b(?:(?:stiff|rigid) neck|neck (?:is |feels )?(?:so |really )?(?:stiff|rigid)|"
+        r"\b(?:(?:stiff|stif|rigid) neck|neck (?:is |feels )?(?:so |really )?(?:stiff|stif|rigid)|stiffness in (?:my |his |her |the )?neck|"
         + _CANT
         + r" bend (?:my|his|her) neck)"
     ),
@@ -158,7 +158,7 @@ _SYMPTOMS: Dict[str, str] = {
 }
 
 # A fever is a red flag after a procedure, not on its own ("my kid has a fever").
-_FEVER = r"\b(?:fever\w*|chills|temperature of|high temperature|running a temp)\b"
+_FEVER = r"\b(?:fever\w*|fevr\w*|fver|feaver|fevor|chills|temperature of|high temperature|running a temp)\b"
 _PROCEDURE_CONTEXT = (
     r"\b(?:injections?|injected|procedures?|shots?|surgery|implant\w*|incision|site|pump|stimulator|block"
     r"|epidural|ablation|rfa|infusion|wound|needle|trial|esi|scs)\b"

@@ -60,6 +60,9 @@ def test_the_test_phrases_cover_every_former_category(red_flag_cases):
         ("my husbands face looked droopy after his neck block", "stroke_vision"),
         ("i havent urinated since the procedure yesterday", "bladder_bowel_saddle"),
         ("he hasnt passed urine all day since the injection", "bladder_bowel_saddle"),
+        # patients in a hurry misspell the signs
+        ("fevr 101 stif neck bad hedache after my shot in the back", "fever_stiff_neck"),
+        ("feaver and stiffness in my neck", "fever_stiff_neck"),
     ],
 )
 def test_brief_red_flags(text, category):
