@@ -521,9 +521,10 @@ def assess(
     procedure_named = recent_procedure or after_a_procedure(text)
     # ...or names one in what it tells as happening ("fever and chills, rfa was tuesday";
     # not "my headache eases lying down, could an epidural help?").
-    named = mentions_procedure(current(text))
+    now = current(text)
+    named = mentions_procedure(now)
     raised: Dict[str, str] = {}
-    for flag in detect_red_flags(current(text)):
+    for flag in detect_red_flags(now):
         if flag.category in triage.categories:
             raised.setdefault(flag.category, "rule")
     # Self-harm words in a question, or in a negated or past part ("my uncle died by
