@@ -35,8 +35,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from actions.auth import TokenError, token_from_env
+    from bot.server import check_versions
     from bot.server.logs import install_action_server
 
+    # The redaction wraps rasa-sdk's executor: only on the version it was written for.
+    check_versions(["rasa-sdk"])
     install_action_server()
     token = None
     if not args.insecure_no_token:

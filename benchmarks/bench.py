@@ -132,7 +132,7 @@ def bench_model(
         print(f"  warm-up: {len(warm.latencies_ms)} messages, {warm.errors} errors", flush=True)
         figures: Dict[str, Any] = {
             "model": str(model.relative_to(ROOT)),
-            "server": "python -m bot.server run" if project_server else "rasa run",
+            "server": "rasa run, the project's endpoints" if project_server else "rasa run, Rasa's defaults",
             "first_answer_s": startup,
             "warmup_errors": warm.errors,
         }

@@ -1,7 +1,7 @@
 """Where does a message's time go? ``python -m benchmarks.profile [MODEL] [--cprofile]``.
 
 Starts the real action server, loads the model in this process (with the project's
-server hooks installed, as ``python -m bot.server`` does), sends the bench's
+server hooks installed, as the project's channels install them under ``rasa run``), sends the bench's
 scripted mix through Rasa's message processor and prints the mean time per message
 spent in each stage: NLU, policies, custom actions (the HTTP round trip to the
 action server), tracker store reads and writes. ``--cprofile`` also prints the

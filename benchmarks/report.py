@@ -248,7 +248,8 @@ def speed_markdown(results: Dict[str, Any], chart_link: str, recorded: Sequence[
         "### This project against Rasa's default configuration",
         "",
         "Both run on the same data, domain and action server code, with the same SQLite tracker store. "
-        "The project runs as `make run` runs it (`python -m bot.server run`, all its channels); the "
+        "The project runs as `make run` runs it (`rasa run` with its own credentials and endpoints, "
+        "all its channels); the "
         "default is what a team gets from `rasa init`'s configuration with plain `rasa run` and the REST "
         "channel. Each patient runs the scripted mix: "
         f"{mix['conversations']} conversations, {mix['messages_per_pass']} messages (questions about "

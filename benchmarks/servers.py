@@ -1,7 +1,7 @@
 """Starting and stopping the real servers for ``make bench``, and reading their memory.
 
 Both servers are started the way ``make run`` starts them (``python -m actions`` and
-``python -m bot.server run``), on free ports of 127.0.0.1, each keeping its
+``rasa run``), on free ports of 127.0.0.1, each keeping its
 conversations in its own SQLite tracker store in the bench's work directory.
 """
 
@@ -168,8 +168,9 @@ def start_servers(
 ) -> Servers:
     """Starts the action server and a Rasa server with ``model`` at the same moment (cold).
 
-    ``project_server`` runs Rasa as the project does (``python -m bot.server``, with its
-    hooks); otherwise as plain ``rasa run``, as a team without this project would.
+    ``project_server`` runs Rasa with the project's ``endpoints.yml`` (its channels in
+    ``credentials`` install its server hooks); otherwise with Rasa's plain endpoint
+    settings, as a team without this project would.
     Returns at once; use :func:`first_answer` to wait for the first reply.
     """
     workdir.mkdir(parents=True, exist_ok=True)
@@ -183,7 +184,6 @@ def start_servers(
         endpoints_yaml(actions_port, env["ACTION_SERVER_TOKEN"], db, project_server), "utf-8"
     )
     actions_log, rasa_log = workdir / f"{name}.actions.log", workdir / f"{name}.rasa.log"
-    entry = ["-m", "bot.server"] if project_server else ["-m", "rasa"]
     started = time.monotonic()
     actions = subprocess.Popen(
         [sys.executable, "-m", "actions", "--port", str(actions_port), "--log-level", "WARNING"],
@@ -195,7 +195,8 @@ def start_servers(
     rasa = subprocess.Popen(
         [
             sys.executable,
-            *entry,
+            "-m",
+            "rasa",
             "run",
             "-m",
             str(model),

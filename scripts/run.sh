@@ -52,11 +52,11 @@ for _ in $(seq 60); do
 done
 
 if [ "$mode" = shell ]; then
-  .venv/bin/python -m bot.server shell -m "$MODEL" --endpoints "$ENDPOINTS" --port "$RASA_PORT"
+  .venv/bin/rasa shell -m "$MODEL" --endpoints "$ENDPOINTS" --port "$RASA_PORT"
   exit 0
 fi
 
-.venv/bin/python -m bot.server run -m "$MODEL" --credentials "$CREDENTIALS" --endpoints "$ENDPOINTS" \
+.venv/bin/rasa run -m "$MODEL" --credentials "$CREDENTIALS" --endpoints "$ENDPOINTS" \
   --port "$RASA_PORT" ${API_ARGS[@]+"${API_ARGS[@]}"} &
 pids+=($!)
 for _ in $(seq 240); do

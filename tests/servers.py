@@ -161,9 +161,9 @@ def start_rasa_server(
     log = workdir / f"{name}.log"
     process = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "bot.server",
+            # Plain `rasa run`, as Rasa's docs start it: the project's channels in
+            # `credentials` install its server hooks (bot/server/__init__.py).
+            str(VENV_BIN / "rasa"),
             "run",
             "-m",
             str(MODEL),

@@ -1,7 +1,8 @@
 """``make report``: what patients asked and how the assistant did.
 
-Reads Rasa's SQL tracker store (SQLite by default, PostgreSQL in production;
-``--db`` takes a file path or an SQLAlchemy URL) and writes, for a date range, a
+Reads Rasa's SQL tracker store (SQLite by default, PostgreSQL in production,
+found as :mod:`bot.analytics.database` says: ``--db``, else the ``DB_*`` variables,
+else ``conversations.db``) and writes, for a date range, a
 Markdown report and a PNG chart to ``build/report/``:
 
 - conversations and patient messages;
@@ -29,10 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
+from bot.analytics.database import DB_HELP, database_url, missing_sqlite_file
 from bot.knowledge import LEVELS
 
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_DB = ROOT / "conversations.db"
 DEFAULT_OUT = ROOT / "build" / "report"
 UNANSWERED = ("nlu_fallback", "out_of_scope")
 
@@ -59,13 +60,12 @@ class Turn:
         return None if self.last_bot_timestamp is None else self.last_bot_timestamp - self.timestamp
 
 
-def database_url(db: str) -> str:
-    """An SQLAlchemy URL for a file path or URL."""
-    return db if "://" in db else f"sqlite:///{Path(db).resolve()}"
+def read_turns(db: Optional[str], since: dt.date, until: dt.date) -> List[Turn]:
+    """Patient turns from the tracker store between ``since`` and ``until`` (inclusive).
 
-
-def read_turns(db: str, since: dt.date, until: dt.date) -> List[Turn]:
-    """Patient turns from the tracker store between ``since`` and ``until`` (inclusive)."""
+    ``db`` is a file path or SQLAlchemy URL; None finds the store as retention does
+    (:func:`bot.analytics.database.database_url`: the ``DB_*`` variables, else SQLite).
+    """
     import sqlalchemy as sa
 
     start = dt.datetime.combine(since, dt.time.min).timestamp()
@@ -275,16 +275,15 @@ def draw_chart(report: Report, path: Path) -> bool:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--db", default=str(DEFAULT_DB), help="SQLite file or SQLAlchemy URL of the tracker store"
-    )
+    parser.add_argument("--db", help=DB_HELP)
     today = dt.date.today()
     parser.add_argument("--since", type=dt.date.fromisoformat, default=today - dt.timedelta(days=30))
     parser.add_argument("--until", type=dt.date.fromisoformat, default=today)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
-    if "://" not in args.db and not Path(args.db).exists():
-        print(f"No tracker store at {args.db}: talk to the assistant first (make run), or pass --db.")
+    missing = missing_sqlite_file(database_url(args.db))
+    if missing:
+        print(f"No tracker store at {missing}: talk to the assistant first (make run), or pass --db.")
         return 2
     report = build_report(read_turns(args.db, args.since, args.until), args.since, args.until)
     args.out.mkdir(parents=True, exist_ok=True)

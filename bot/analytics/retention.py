@@ -16,10 +16,9 @@ forget-conversation SENDER=ID``) deletes every event of those conversations.
 
 Both print what they deleted as counts (never message text or conversation ids),
 work on SQLite and PostgreSQL, and compact SQLite afterwards (``VACUUM``) so the
-deleted text does not linger in free pages of the file. ``--db`` takes a file
-path or an SQLAlchemy URL; without it, the PostgreSQL named by ``DB_HOST``,
-``DB_PORT``, ``DB_NAME``, ``DB_USER`` and ``DB_PASSWORD`` when ``DB_HOST`` is set
-(the password never appears on the command line), otherwise ``conversations.db``.
+deleted text does not linger in free pages of the file. The database is found
+as for the report (:mod:`bot.analytics.database`): ``--db``, else the ``DB_*``
+variables, else ``conversations.db``.
 A running Rasa server may stay up: it reads trackers from the store for every
 message, so a forgotten conversation simply starts afresh.
 """
@@ -28,14 +27,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
-ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_DB = ROOT / "conversations.db"
+from bot.analytics.database import DB_HELP, database_url
+
 SESSION_START = "action_session_start"
 
 
@@ -55,25 +53,6 @@ class PurgeResult:
             f"(conversations removed entirely: {self.conversations_removed}; "
             f"trimmed to their recent sessions: {self.conversations_trimmed})."
         )
-
-
-def database_url(db: Optional[str] = None, environ: Optional[Dict[str, str]] = None) -> Any:
-    """The tracker store's SQLAlchemy URL: ``db`` (path or URL), else ``DB_*`` variables, else SQLite."""
-    import sqlalchemy as sa
-
-    environ = os.environ if environ is None else environ
-    if db:
-        return sa.engine.make_url(db if "://" in db else f"sqlite:///{Path(db).resolve()}")
-    if environ.get("DB_HOST"):
-        return sa.engine.URL.create(
-            "postgresql",
-            username=environ.get("DB_USER") or None,
-            password=environ.get("DB_PASSWORD") or None,
-            host=environ["DB_HOST"],
-            port=int(environ["DB_PORT"]) if environ.get("DB_PORT") else None,
-            database=environ.get("DB_NAME") or "rasa",
-        )
-    return sa.engine.make_url(f"sqlite:///{DEFAULT_DB}")
 
 
 def _events_table(engine: Any) -> Any:
@@ -186,9 +165,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         prog="python -m bot.analytics.retention", description=__doc__.splitlines()[0]
     )
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--db", help="SQLite file or SQLAlchemy URL (default: the DB_* variables, else conversations.db)"
-    )
+    common.add_argument("--db", help=DB_HELP)
     commands = parser.add_subparsers(dest="command", required=True)
     purge_parser = commands.add_parser(
         "purge", parents=[common], help="delete sessions that ended more than --days days ago"

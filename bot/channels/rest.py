@@ -37,13 +37,14 @@ import logging
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple, Union
 
 import rasa.utils.endpoints
-from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from rasa.core.channels.rest import RestInput as RasaRestInput
 from sanic import Blueprint, response
 from sanic.exceptions import SanicException
 from sanic.request import Request
 from sanic.response import HTTPResponse, ResponseStream
 
+from bot.channels import install_server_hooks
 from bot.channels.inputs import (
     MAX_SENDER_CHARS,
     PoliteMessages,
@@ -85,6 +86,12 @@ class RestInput(RasaRestInput):
     def name(cls) -> str:
         """``rest``, as Rasa's channel: the URL stays ``/webhooks/rest/webhook``."""
         return "rest"
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> InputChannel:
+        """Rasa's (no settings); installs the project's server hooks first."""
+        install_server_hooks()
+        return super().from_credentials(credentials)
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         """The health check and the webhook."""

@@ -43,6 +43,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.channels import install_server_hooks
 from bot.channels.state import MemoryState, channel_state
 
 logger = logging.getLogger(__name__)
@@ -120,6 +121,7 @@ class SlackInput(RasaSlackInput):
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> InputChannel:
         """Rasa's settings, plus ``slack_api_url`` (the Web API address)."""
+        install_server_hooks()
         if not credentials:
             cls.raise_missing_credentials_exception()
         return cls(

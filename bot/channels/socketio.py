@@ -42,6 +42,7 @@ from rasa.core.channels.socketio import SocketIOInput as RasaSocketIOInput
 from rasa.core.channels.socketio import SocketIOOutput
 from sanic import Blueprint
 
+from bot.channels import install_server_hooks
 from bot.channels.inputs import PoliteMessages, clean_text, max_message_chars, valid_sender
 from bot.ratelimit import client_address, get_limiter
 
@@ -58,6 +59,7 @@ class SocketIOInput(RasaSocketIOInput):
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> InputChannel:
         """Rasa's settings, plus ``cors_allowed_origins`` (a list of origins, or ``"*"``)."""
+        install_server_hooks()
         channel = super().from_credentials(credentials)
         setting = (credentials or {}).get("cors_allowed_origins")
         channel.allowed_origins = _normalise(setting if setting is not None else _clinic_origins())

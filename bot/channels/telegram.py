@@ -41,6 +41,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.channels import install_server_hooks
 from bot.channels.state import ChannelState, channel_state
 
 logger = logging.getLogger(__name__)
@@ -196,6 +197,7 @@ class TelegramInput(InputChannel):
 
         ``verify`` is the bot's username; ``webhook_retry_seconds`` the wait between attempts.
         """
+        install_server_hooks()
         if not credentials:
             cls.raise_missing_credentials_exception()
         return cls(

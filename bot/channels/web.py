@@ -35,6 +35,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.channels import install_server_hooks
 from bot.knowledge import KnowledgeError, get_knowledge
 from bot.settings import SettingsError, get_settings
 
@@ -146,6 +147,7 @@ class WebChatInput(InputChannel):
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> InputChannel:
         """``demo`` (default true): serve the demo clinic page and open it at ``/``."""
+        install_server_hooks()
         credentials = credentials or {}
         return cls(demo=bool(credentials.get("demo", True)))
 

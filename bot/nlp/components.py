@@ -286,7 +286,15 @@ class TriageGuard(GraphComponent):
         execution_context: ExecutionContext,
         **kwargs: Any,
     ) -> TriageGuard:
-        """Loads the trained classifier; the knowledge file is read (and validated) now."""
+        """Loads the trained classifier; the knowledge file is read (and validated) now.
+
+        The model is loaded however the Rasa server is started, so this also installs
+        the project's server hooks if no channel of the project has
+        (:func:`bot.server.install_hooks_at_model_load`).
+        """
+        from bot.server import install_hooks_at_model_load
+
+        install_hooks_at_model_load()
         try:
             with model_storage.read_from(resource) as directory:
                 model = TriageModel.load(directory)

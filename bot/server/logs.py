@@ -215,6 +215,15 @@ def _install_structlog_redaction() -> None:
 
     anonymize_and_redact._bot_redacting = True  # type: ignore[attr-defined]
     log_utils._anonymizer = anonymize_and_redact
+    # Rasa's CLI has configured structlog already when a channel or the model installs
+    # this: its processor list (shared by every logger, cached ones included) gets the
+    # redacting anonymizer in place of the plain one.
+    import structlog
+
+    processors = structlog.get_config()["processors"]
+    for index, processor in enumerate(processors):
+        if processor is anonymizer:
+            processors[index] = anonymize_and_redact
 
 
 def _install_sql_parameter_hiding() -> None:

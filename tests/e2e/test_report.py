@@ -99,7 +99,7 @@ def test_report_refuses_a_missing_database(tmp_path, capsys):
     assert "No tracker store" in capsys.readouterr().out
 
 
-def test_report_reads_a_postgresql_tracker_store_the_same_way(bot, tmp_path):
+def test_report_reads_a_postgresql_tracker_store_the_same_way(bot, tmp_path, monkeypatch):
     """Copies the scripted conversations into PostgreSQL through Rasa's own SQL
     tracker store, then checks the report from PostgreSQL equals SQLite's."""
     import asyncio
@@ -116,10 +116,17 @@ def test_report_reads_a_postgresql_tracker_store_the_same_way(bot, tmp_path):
     today = dt.date.today()
     domain = Domain.load(str(ROOT / "domain.yml"))
     source = SQLTrackerStore(domain, dialect="sqlite", db=str(bot.db))
-    with postgres_server() as url:
+    password = uuid.uuid4().hex  # password login, as in production
+    with postgres_server(password=password) as url:
         port = int(url.rsplit(":", 1)[1].split("/")[0])
         target = SQLTrackerStore(
-            domain, dialect="postgresql", host="127.0.0.1", port=port, db="rasa", username="rasa"
+            domain,
+            dialect="postgresql",
+            host="127.0.0.1",
+            port=port,
+            db="rasa",
+            username="rasa",
+            password=password,
         )
 
         async def copy():
@@ -132,7 +139,15 @@ def test_report_reads_a_postgresql_tracker_store_the_same_way(bot, tmp_path):
             [t for t in read_turns(str(bot.db), today, today) if t.sender.startswith(prefix)], today, today
         )
         from_postgres = build_report(read_turns(url, today, today), today, today)
+        # Without --db, from the DB_* variables the Rasa server and retention read.
+        for name, value in {"DB_HOST": "127.0.0.1", "DB_PORT": str(port), "DB_NAME": "rasa"}.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("DB_USER", "rasa")
+        monkeypatch.setenv("DB_PASSWORD", password)
+        from_environment = build_report(read_turns(None, today, today), today, today)
+        assert main(["--out", str(tmp_path / "from-env")]) == 0
         target.engine.dispose()
+    assert from_environment == from_postgres
     assert from_postgres.messages == from_sqlite.messages == 4
     assert from_postgres.top_cells == from_sqlite.top_cells == [("nerve_block/overview", 1)]
     assert from_postgres.red_flags == from_sqlite.red_flags == {"chest_breathing_fainting": 1}

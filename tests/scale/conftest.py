@@ -1,7 +1,7 @@
 """The production topology, as local processes on 127.0.0.1: PostgreSQL (tracker
 store, password required), Redis (lock store and the Slack/Telegram channels'
 shared state, password required), two action servers, two Rasa server replicas
-started exactly as in production (``python -m bot.server run`` with
+started exactly as in production (``rasa run`` with
 ``deploy/endpoints.production.yml`` and every setting from environment
 variables), each replica talking to its own action server, and nginx with
 ``deploy/nginx.conf`` in front of both replicas.

@@ -62,7 +62,7 @@ def test_endpoints_use_postgresql_redis_and_the_action_server_secret_from_the_en
     endpoints = load(ENDPOINTS)
     assert endpoints["tracker_store"]["type"] == "SQL"
     assert endpoints["tracker_store"]["dialect"] == "postgresql"
-    assert endpoints["lock_store"]["type"] == "redis"
+    assert endpoints["lock_store"]["type"] == "bot.stores.locks.AtomicRedisLockStore"
     assert endpoints["lock_store"]["key_prefix"].isalnum()  # Rasa ignores a non-alphanumeric prefix
     assert endpoints["action_endpoint"]["headers"] == {"X-Action-Server-Token": "${ACTION_SERVER_TOKEN}"}
     # Every address and secret is a variable; nothing is written in.
@@ -162,7 +162,7 @@ def test_the_variable_names_are_the_ones_the_code_reads():
 
 def test_dockerfiles_are_non_root_pinned_and_copy_what_exists():
     for name, requirements, entrypoint in (
-        ("Dockerfile.rasa", "requirements/server.txt", '["python", "-m", "bot.server"]'),
+        ("Dockerfile.rasa", "requirements/server.txt", '["rasa"]'),
         ("Dockerfile.actions", "requirements/actions.txt", '["python", "-m", "actions"]'),
     ):
         text = (DEPLOY / name).read_text()
@@ -190,7 +190,7 @@ def test_helm_values_override_the_charts_unsafe_defaults():
     assert settings["token"] == "" and settings["initialModel"] == ""
     assert settings["cors"] != "*"
     assert settings["endpoints"]["lockStore"]["enabled"] is True
-    assert settings["endpoints"]["lockStore"]["type"] == "redis"
+    assert settings["endpoints"]["lockStore"]["type"] == "bot.stores.locks.AtomicRedisLockStore"
     assert settings["endpoints"]["trackerStore"]["dialect"] == "postgresql"
     # The chart's own command line passes --auth-token and --enable-api; ours replaces it.
     args = rasa["args"]

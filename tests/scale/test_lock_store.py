@@ -1,4 +1,4 @@
-"""Rasa's Redis lock store with the project's hook (bot/server/redis_lock.py), against
+"""The project's Redis lock store (bot/stores/locks.py, Rasa's with atomic steps), against
 a real Redis: two lock stores (two replicas) taking tickets for one conversation
 at the same moment get distinct tickets, and the lock is gone when all are served."""
 
@@ -23,15 +23,19 @@ def redis() -> Iterator[Redis]:
 
 
 def replicas(redis: Redis, count: int = 2) -> List:
-    from rasa.core.lock_store import RedisLockStore
+    from rasa.core.lock_store import LockStore
+    from rasa.utils.endpoints import EndpointConfig
 
-    from bot.server import redis_lock
-
-    redis_lock.install()
-    return [
-        RedisLockStore(host=redis.host, port=redis.port, password=redis.password, key_prefix="painclinic")
-        for _ in range(count)
-    ]
+    # Built as Rasa builds it from deploy/endpoints.production.yml's lock_store section.
+    config = EndpointConfig(
+        url=redis.host,
+        type="bot.stores.locks.AtomicRedisLockStore",
+        port=redis.port,
+        password=redis.password,
+        db=1,
+        key_prefix="painclinic",
+    )
+    return [LockStore.create(config) for _ in range(count)]
 
 
 def test_simultaneous_tickets_from_two_replicas_are_distinct_and_the_lock_is_cleaned_up(redis):
@@ -60,12 +64,13 @@ def test_simultaneous_tickets_from_two_replicas_are_distinct_and_the_lock_is_cle
     assert redis.client(db=1).keys(f"painclinic:lock:{conversation}*") == []
 
 
-def test_install_is_idempotent():
-    from rasa.core.lock_store import RedisLockStore
+def test_rasa_builds_the_atomic_store_from_the_production_endpoints(redis):
+    from rasa.core.utils import number_of_sanic_workers
 
-    from bot.server import redis_lock
+    from bot.stores.locks import AtomicRedisLockStore
 
-    redis_lock.install()
-    issue_ticket = RedisLockStore.issue_ticket
-    redis_lock.install()
-    assert RedisLockStore.issue_ticket is issue_ticket
+    store = replicas(redis, 1)[0]
+    assert isinstance(store, AtomicRedisLockStore)
+    assert store.key_prefix == "painclinic:lock:"
+    # Rasa allows several Sanic workers with it, as with its own Redis lock store.
+    assert number_of_sanic_workers(store) >= 1

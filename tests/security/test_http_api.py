@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
-import sys
 import time
 import uuid
 
@@ -15,7 +14,7 @@ import pytest
 import requests
 
 from bot.server.http_api import ApiConfigurationError, checked_api_arguments, is_model_route
-from tests.servers import MODEL, ROOT, make_jwt, server_env
+from tests.servers import MODEL, ROOT, VENV_BIN, make_jwt, server_env
 
 pytestmark = pytest.mark.e2e
 
@@ -130,7 +129,7 @@ def test_unsafe_api_configurations_are_refused(monkeypatch):
 def test_the_server_refuses_to_start_with_a_token_in_the_url(tmp_path):
     """The real CLI, stopped before it loads anything."""
     result = subprocess.run(
-        [sys.executable, "-m", "bot.server", "run", "-m", str(MODEL), "--port", "1", "--enable-api"]
+        [str(VENV_BIN / "rasa"), "run", "-m", str(MODEL), "--port", "1", "--enable-api"]
         + ["--auth-token", "abc", "--endpoints", str(ROOT / "endpoints.yml")],
         cwd=ROOT,
         env=server_env(RASA_JWT_SECRET="j" * 40),

@@ -94,7 +94,7 @@ def test_secrets_are_not_in_the_process_list(bot):
             command = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:  # the process ended
             continue
-        if "bot.server" in command or "-m actions" in command:
+        if "rasa run" in command or "-m actions" in command:
             commands.append(command)
     assert len(commands) >= 2, "the session's servers are running"
     for command in commands:

@@ -11,7 +11,8 @@ from typing import Dict, List
 
 import pytest
 
-from bot.analytics.retention import database_url, main
+from bot.analytics.database import database_url
+from bot.analytics.retention import main
 from tests.servers import ROOT
 
 pytestmark = pytest.mark.e2e
