@@ -31,10 +31,12 @@ validate: install ## rasa data validate --fail-on-warnings
 system-packages: ## Install the Debian packages the tests use (PostgreSQL, Chromium), if missing
 	@bash scripts/system-packages.sh
 
-test: train system-packages ## Run every test: lint, knowledge checks, unit, NLU hold-out, end-to-end, data, conversations
-	@$(MAKE) --no-print-directory lint check-knowledge
-	@$(PY) -m pytest
-	@$(MAKE) --no-print-directory validate test-rasa
+test: install system-packages ## Every test: the fast checks first (lint, knowledge, data, unit), then training and the slow suites
+	@$(MAKE) --no-print-directory lint check-knowledge validate
+	@$(PY) -m pytest tests/unit
+	@$(MAKE) --no-print-directory train
+	@$(PY) -m pytest --ignore=tests/unit
+	@$(MAKE) --no-print-directory test-rasa
 
 test-unit: install ## Only the fast unit tests (no trained model needed)
 	@$(PY) -m pytest tests/unit
