@@ -88,11 +88,6 @@ def hooks() -> List[Callable[[], None]]:
     ]
 
 
-def hooks_installed() -> bool:
-    """Whether :func:`install_hooks` has run in this process."""
-    return _installed
-
-
 def install_hooks() -> None:
     """Checks the Rasa versions, then installs every hook. Safe to call more than once.
 
@@ -141,5 +136,10 @@ def install_hooks_at_model_load() -> None:
 def api_app_configured() -> bool:
     """Whether Rasa has configured its web app with the HTTP API in this process."""
     from sanic import Sanic
+    from sanic.exceptions import SanicException
 
-    return API_APP_NAME in getattr(Sanic, "_app_registry", {})
+    try:
+        Sanic.get_app(API_APP_NAME)
+    except SanicException:  # no app of that name registered
+        return False
+    return True
