@@ -16,9 +16,9 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.knowledge import get_knowledge
 from bot.questions import MATCH_KEY
-from bot.replies import Outcome, Responder
+from bot.replies import Outcome, Responder, responder, triage_slots
+from bot.replies import entity_values as message_entity_values
 from bot.settings import get_settings
 
 logger = logging.getLogger(__name__)  # what was answered: DEBUG only, it is health information (SECURITY.md)
@@ -26,11 +26,6 @@ logger = logging.getLogger(__name__)  # what was answered: DEBUG only, it is hea
 PROCEDURE_ENTITY = "procedure"
 QUESTION_ENTITY = "question"  # an item id, from a button's payload
 RED_FLAG_ENTITY = "red_flag"  # set by bot.nlp.components.TriageGuard
-
-
-def responder() -> Responder:
-    """The responder over the knowledge and settings loaded at start-up."""
-    return Responder(get_knowledge(), get_settings())
 
 
 def send(outcome: Outcome, dispatcher: CollectingDispatcher) -> List[EventType]:
@@ -41,10 +36,8 @@ def send(outcome: Outcome, dispatcher: CollectingDispatcher) -> List[EventType]:
 
 
 def entity_values(tracker: Tracker, entity: str) -> List[str]:
-    """Values of ``entity`` in the latest message, in order of appearance."""
-    entities = tracker.latest_message.get("entities") or []
-    ordered = sorted(entities, key=lambda e: e.get("start") or 0)
-    return [e["value"] for e in ordered if e.get("entity") == entity and isinstance(e.get("value"), str)]
+    """Values of ``entity`` in the latest message, in order of appearance, without repeats."""
+    return message_entity_values(triage_entities(tracker), entity)
 
 
 def triage_entities(tracker: Tracker) -> List[Dict[str, Any]]:
@@ -68,8 +61,9 @@ class PatientAction(Action, ABC):
     ) -> List[EventType]:
         """Triage first, else this action's answer."""
         replies = responder()
-        slots = {"recent_procedure": tracker.get_slot("recent_procedure")}
-        outcome = replies.respond(triage_entities(tracker), slots, lambda: self.outcome(replies, tracker))
+        outcome = replies.respond(
+            triage_entities(tracker), triage_slots(tracker.get_slot), lambda: self.outcome(replies, tracker)
+        )
         return send(outcome, dispatcher)
 
 
@@ -149,7 +143,11 @@ class ActionReferSpecialist(PatientAction):
 
 
 class ActionHandleEmergency(PatientAction):
-    """Emergency, crisis or "call the clinic today" instructions, before anything else."""
+    """Emergency, crisis or "call the clinic today" instructions, before anything else.
+
+    With :meth:`PatientAction.run` this is :meth:`bot.replies.Responder.emergency`, the
+    reply the Rasa server gives when the action server is down (:mod:`bot.server.never_silent`).
+    """
 
     def name(self) -> str:
         """Action name."""
@@ -171,7 +169,7 @@ class ActionHandleFallback(PatientAction):
 
     def outcome(self, replies: Responder, tracker: Tracker) -> Outcome:
         """The polite "I did not understand" with topic buttons and referral."""
-        return replies.fallback(
+        return replies.not_understood(
             tracker.get_slot("procedure"),
             tracker.latest_message.get(MATCH_KEY),
             entity_values(tracker, PROCEDURE_ENTITY),

@@ -145,11 +145,9 @@ async def _patient(
 
 def apology_text() -> str:
     """The reply sent instead of an answer when the action server fails (``service_unavailable``)."""
-    from bot.knowledge import get_knowledge
-    from bot.replies import Responder
-    from bot.settings import get_settings
+    from bot.replies import responder
 
-    return Responder(get_knowledge(), get_settings()).message("service_unavailable")
+    return responder().message("service_unavailable")
 
 
 async def _run(

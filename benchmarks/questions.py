@@ -135,7 +135,7 @@ def reply_for(
         if intent == "out_of_scope":
             handled = responder.out_of_scope(match, question.context, named)
         else:
-            handled = responder.fallback(question.context, match, named)
+            handled = responder.not_understood(question.context, match, named)
         return served(handled) if handled.kind else ("fallback" if intent != "out_of_scope" else intent, None)
     if intent == "request_specialist":
         handled = responder.specialist(parsed.get(MATCH_KEY) if use_match else None, question.context, named)

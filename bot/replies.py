@@ -17,9 +17,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from bot.knowledge import GENERAL, PROCEDURES, TOPICS, Item, KnowledgeBase, Source
+from bot.knowledge import GENERAL, PROCEDURES, TOPICS, Item, KnowledgeBase, Source, get_knowledge
 from bot.questions import ANY, ITEM, NOT_COVERED, SUMMARY, Decision
-from bot.settings import ClinicSettings
+from bot.settings import ClinicSettings, get_settings
 
 INTENT_TOPICS: Dict[str, str] = {
     "ask_procedure": "overview",
@@ -47,6 +47,8 @@ RED_FLAG_ENTITY = "red_flag"
 CONDITIONAL_ENTITY = "red_flag_conditional"
 CRISIS_CHECK_ENTITY = "crisis_check"
 MAX_PROCEDURES_PER_TURN = 3
+# The slots triage reads besides the message (a fever counts after a procedure the conversation told of).
+TRIAGE_SLOTS = ("recent_procedure",)
 
 
 @dataclass(frozen=True)
@@ -541,11 +543,37 @@ class Responder:
     def respond(
         self, entities: Sequence[Mapping[str, Any]], slots: Mapping[str, Any], answer: Callable[[], Outcome]
     ) -> Outcome:
-        """Red flags first, else ``answer()`` (with the crisis line if triage was unsure)."""
+        """Red flags first, else ``answer()`` (with the crisis line if triage was unsure).
+
+        Args:
+            entities: the latest message's entities (triage's among them).
+            slots: the conversation's slots; only :data:`TRIAGE_SLOTS` are read.
+            answer: what to say when no red flag comes first.
+
+        """
         first = self.red_flags_first(entities, slots)
         if first is not None:
             return first
         return self.with_crisis_check(answer(), entities)
+
+    def emergency(self, entities: Sequence[Mapping[str, Any]], slots: Mapping[str, Any]) -> Outcome:
+        """What ``action_handle_emergency`` says, from the action server or without it.
+
+        The raised levels' messages (the emergency message alone for an
+        ``/emergency`` payload naming no red flag), exactly as :meth:`respond` orders them.
+        """
+        return self.respond(entities, slots, lambda: self.triage(entity_values(entities, RED_FLAG_ENTITY)))
+
+    def unavailable(self, entities: Sequence[Mapping[str, Any]], slots: Mapping[str, Any]) -> Outcome:
+        """What any other action says when the action server failed: red flags first, else the apology.
+
+        The apology is ``service_unavailable`` (with the clinic's phone) and the referral.
+        """
+        return self.respond(
+            entities,
+            slots,
+            lambda: Outcome(replies=[Reply(self.message("service_unavailable")), self.referral()]),
+        )
 
     def sure_answer(
         self, match: Optional[Mapping[str, Any]], procedure: Optional[str], mentioned: Sequence[str] = ()
@@ -572,13 +600,13 @@ class Responder:
             return None
         return self.item_answer(item, procedure if key != ANY else GENERAL)
 
-    def fallback(
+    def not_understood(
         self,
         procedure: Optional[str],
         match: Optional[Mapping[str, Any]] = None,
         mentioned: Sequence[str] = (),
     ) -> Outcome:
-        """Say plainly the message was not understood, offer topics, refer.
+        """Say plainly the message was not understood (``nlu_fallback``), offer topics, refer.
 
         Unless the question matcher is sure of an answer (:meth:`sure_answer`) for the
         procedure named (``mentioned``) or in play.
@@ -607,6 +635,21 @@ class Responder:
         if sure is not None:
             return sure
         return Outcome(replies=[Reply(self.message("out_of_scope")), self.referral()])
+
+
+def responder() -> Responder:
+    """The one responder factory: over the knowledge file and clinic settings in force.
+
+    The actions, the Rasa server's reply when the action server fails and the
+    channels' own messages all use it. Each file is read and checked once per
+    process (:func:`bot.knowledge.get_knowledge`, :func:`bot.settings.get_settings`).
+    """
+    return Responder(get_knowledge(), get_settings())
+
+
+def triage_slots(get_slot: Callable[[str], Any]) -> Dict[str, Any]:
+    """The slots triage reads (:data:`TRIAGE_SLOTS`), from a tracker's ``get_slot``."""
+    return {name: get_slot(name) for name in TRIAGE_SLOTS}
 
 
 def entity_values(entities: Sequence[Mapping[str, Any]], entity: str) -> List[str]:

@@ -76,7 +76,7 @@ class ClinicSettings:
     after_hours_phone: str
     content_policy: ContentPolicy = ContentPolicy()
     # The longest the Rasa server waits for the action server during one patient
-    # message before it sends the apology with the clinic's phone (bot/server/action_fallback.py).
+    # message before it sends the apology with the clinic's phone (bot/server/never_silent.py).
     action_timeout_seconds: float = 2.0
     # Websites allowed to embed the chat widget (CORS and socket.io origins), e.g.
     # "https://www.your-clinic.example"; the assistant's own pages are always allowed.

@@ -19,7 +19,6 @@ What a channel accepts, and what it does with the rest:
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import Any, Optional
 
 MAX_SENDER_CHARS = 128
@@ -69,13 +68,10 @@ class PoliteMessages:
         return _responder().message("service_unavailable")
 
 
-@lru_cache(maxsize=1)
 def _responder() -> Any:
-    from bot.knowledge import get_knowledge
-    from bot.replies import Responder
-    from bot.settings import get_settings
+    from bot.replies import responder
 
-    return Responder(get_knowledge(), get_settings())
+    return responder()
 
 
 def max_message_chars() -> int:

@@ -40,7 +40,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from rasa.shared.utils.io import dump_obj_as_json_to_file, read_json_file
 
 from bot.knowledge import Triage, get_knowledge, load_knowledge
-from bot.nlp.spacy_pipeline import LABEL
+from bot.nlp.spacy_pipeline import procedure_spans
 from bot.safety.triage import (
     DEFAULT_THRESHOLDS,
     SELF_HARM,
@@ -52,6 +52,7 @@ from bot.safety.triage import (
 )
 
 PROCEDURE_ENTITY = "procedure"
+SURE = {"confidence_entity": 1.0}  # the entity ruler matches a name or alias, or does not
 RED_FLAG_ENTITY = "red_flag"
 CONDITIONAL_ENTITY = "red_flag_conditional"
 CRISIS_CHECK_ENTITY = "crisis_check"
@@ -107,15 +108,8 @@ class ProcedureEntityExtractor(_Stateless, EntityExtractorMixin):
                     continue
                 doc = model.model(text.lower())
             found = [
-                {
-                    "entity": PROCEDURE_ENTITY,
-                    "value": ent.ent_id_,
-                    "start": ent.start_char,
-                    "end": ent.end_char,
-                    "confidence_entity": 1.0,
-                }
-                for ent in doc.ents
-                if ent.label_ == LABEL and ent.ent_id_
+                {"entity": PROCEDURE_ENTITY, "value": entry, "start": start, "end": end, **SURE}
+                for start, end, entry in procedure_spans(doc)
             ]
             if found:
                 entities = [e for e in message.get(ENTITIES, []) if e.get("entity") != PROCEDURE_ENTITY]

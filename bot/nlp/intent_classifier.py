@@ -47,7 +47,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from scipy.sparse import csr_matrix, hstack
 
-from bot.nlp.spacy_pipeline import LABEL
+from bot.nlp.spacy_pipeline import procedure_spans as spacy_procedure_spans
 
 logger = logging.getLogger(__name__)
 
@@ -78,11 +78,8 @@ def masked_text(text: str, spans: Sequence[Tuple[int, int]], kept: Optional[Sequ
 
 
 def procedure_spans(message: Message) -> List[Tuple[int, int]]:
-    """Character spans of the procedures the spaCy entity ruler found in ``message``."""
-    doc = message.get(SPACY_DOCS[TEXT])
-    if doc is None:
-        return []
-    return [(ent.start_char, ent.end_char) for ent in doc.ents if ent.label_ == LABEL]
+    """Character spans of the procedures in ``message`` (:func:`bot.nlp.spacy_pipeline.procedure_spans`)."""
+    return [(start, end) for start, end, _ in spacy_procedure_spans(message.get(SPACY_DOCS[TEXT]))]
 
 
 def _vectorizers(config: Dict[str, Any], vocabularies: Optional[List[Dict[str, int]]] = None) -> List[Any]:

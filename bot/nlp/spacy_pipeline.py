@@ -20,7 +20,7 @@ import string
 import sys
 from collections import defaultdict
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Set
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 from bot.knowledge import KnowledgeBase, KnowledgeError, load_knowledge
 
@@ -55,6 +55,19 @@ def one_edit_variants(word: str) -> Set[str]:
     replaces = {a + c + b[1:] for a, b in splits if b for c in letters}
     inserts = {a + c + b for a, b in splits for c in letters}
     return deletes | swaps | replaces | inserts
+
+
+def procedure_spans(doc: Any) -> List[Tuple[int, int, str]]:
+    """``(start, end, entry id)`` of each procedure the entity ruler found in a spaCy ``doc``.
+
+    The one reading of a parsed message's procedures: the ``procedure`` entities
+    (``ProcedureEntityExtractor``) and the words the intent classifier masks
+    (``MaskedTfidfIntentClassifier``) both come from it. ``None`` (no parse) has none.
+    """
+    if doc is None:
+        return []
+    found = [ent for ent in doc.ents if ent.label_ == LABEL and ent.ent_id_]
+    return [(ent.start_char, ent.end_char, ent.ent_id_) for ent in found]
 
 
 def build_patterns(knowledge: KnowledgeBase, tokenize) -> List[Dict]:

@@ -11,7 +11,7 @@ project that Rasa itself loads, before any patient message is handled:
 - the model's ``TriageGuard`` component, when Rasa loads the model (every start
   that loads this project's model, e.g. ``rasa shell`` or ``rasa run --connector
   rest``, which use Rasa's own channels). The web app is configured by then: the
-  action-server fallback, log redaction and speed-ups still apply; the HTTP API's
+  never-silent replies, log redaction and speed-ups still apply; the HTTP API's
   checks cannot, so such a start with ``--enable-api`` stops with a message saying
   how to start instead (:func:`install_hooks_at_model_load`).
 
@@ -77,13 +77,13 @@ def check_versions(distributions: Optional[List[str]] = None) -> None:
 
 def hooks() -> List[Callable[[], None]]:
     """The hooks, in the order they are installed (imported lazily: no work at import time)."""
-    from bot.server import action_fallback, http_api, logs, origins, performance
+    from bot.server import http_api, logs, never_silent, origins, performance
 
     return [
         logs.install,
         http_api.install,
         origins.install,
-        action_fallback.install,
+        never_silent.install,
         performance.install,
     ]
 

@@ -134,7 +134,7 @@ def test_a_message_the_intent_classifier_calls_emergency_gets_no_crisis_line_wit
     Formerly an ``emergency`` without a category gave both the emergency and the crisis line."""
     sender = new_sender()
     texts = bot.texts(sender, message)
-    assert texts == responder.fallback(None).texts
+    assert texts == responder.not_understood(None).texts
     assert not any(settings.crisis_line in text for text in texts)
     assert responder.level_message("emergency") not in texts
     assert bot.slot(sender, "triage_level") is None

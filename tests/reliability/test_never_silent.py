@@ -164,6 +164,6 @@ def test_failures_are_logged_as_warnings_without_message_text(running: Servers, 
     running.start_actions()
 
     log = running.bot.log.read_text()
-    warnings = re.findall(r".*WARNING.*action_fallback.*", log)
+    warnings = re.findall(r".*WARNING.*never_silent.*", log)
     assert warnings, log[-2000:]
     assert "Zebulon" not in log

@@ -193,10 +193,11 @@ def test_the_fallback_and_out_of_scope_answer_only_a_strong_item(knowledge, resp
     procedure = item.procedures[0]
     sure = match_for(procedure, ITEM, item.id)
     sure[procedure]["strong"] = True
-    assert responder.fallback(procedure, sure).texts == [item.text, referral]
+    assert responder.not_understood(procedure, sure).texts == [item.text, referral]
     assert responder.out_of_scope(sure, procedure).texts == [item.text, referral]
     unsure = match_for(procedure, ITEM, item.id)  # likely enough to answer a question, not to overrule
-    assert responder.fallback(procedure, unsure).texts[0].startswith(knowledge.messages["fallback"][:20])
+    not_understood = responder.not_understood(procedure, unsure).texts[0]
+    assert not_understood.startswith(knowledge.messages["fallback"][:20])
     assert responder.out_of_scope(unsure, procedure).texts[0] == responder.out_of_scope().texts[0]
 
 

@@ -168,7 +168,7 @@ def test_the_model_management_routes_are_where_the_api_hook_refuses_them():
             assert f'@app.{method.lower()}("{path}")' in routes, (method, path)
 
 
-# --------------------------------------------------------------------------- action_fallback
+# --------------------------------------------------------------------------- never_silent
 
 
 def test_remote_action_run_has_the_parameters_the_fallback_passes():

@@ -310,8 +310,8 @@ def test_respond_shows_the_crisis_line_with_the_answer_when_triage_was_unsure(re
 @pytest.mark.parametrize(
     "outcome_of",
     [
-        lambda r: r.fallback(None),
-        lambda r: r.fallback("spinal_cord_stimulation"),
+        lambda r: r.not_understood(None),
+        lambda r: r.not_understood("spinal_cord_stimulation"),
         lambda r: r.out_of_scope(),
         lambda r: r.list_procedures(),
         lambda r: r.answer_question("ask_cost", [], NO_SLOTS),
@@ -329,13 +329,13 @@ def test_specialist_request_gives_phone_hours_and_booking_link(responder, settin
 
 
 def test_fallback_offers_topics_for_the_current_procedure(responder, knowledge):
-    first = responder.fallback("radiofrequency_ablation").replies[0]
+    first = responder.not_understood("radiofrequency_ablation").replies[0]
     assert [b.title for b in first.buttons] == [knowledge.topic_labels[t] for t in TOPICS]
     assert first.buttons[0].payload == '/ask_procedure{"procedure":"radiofrequency_ablation"}'
 
 
 def test_fallback_without_context_offers_procedures(responder):
-    first = responder.fallback(None).replies[0]
+    first = responder.not_understood(None).replies[0]
     assert len(first.buttons) == len(PROCEDURES)
 
 

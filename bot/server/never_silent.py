@@ -51,7 +51,7 @@ import functools
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Dict, List, Optional, TypeVar
+from typing import Any, Awaitable, Callable, List, Optional, TypeVar
 
 import aiohttp
 from rasa.core.actions.action import (
@@ -68,9 +68,8 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import Event, FollowupAction, SlotSet
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.knowledge import KnowledgeError, get_knowledge
-from bot.replies import Outcome, Reply, Responder
-from bot.replies import entity_values as replies_entity_values
+from bot.knowledge import KnowledgeError
+from bot.replies import Outcome, responder, triage_slots
 from bot.settings import SettingsError, get_settings
 
 logger = logging.getLogger(__name__)
@@ -78,7 +77,6 @@ T = TypeVar("T")
 
 SESSION_START = "action_session_start"
 EMERGENCY = "action_handle_emergency"
-RED_FLAG_ENTITY = "red_flag"
 _MARK = "__never_silent__"
 
 # How often the wait for the action server checks its budget (seconds).
@@ -96,7 +94,7 @@ class Budget:
 
 # The budget of the patient message being handled (set per message, per task).
 _TURN_BUDGET: contextvars.ContextVar[Optional[Budget]] = contextvars.ContextVar(
-    "action_fallback_turn_budget", default=None
+    "never_silent_turn_budget", default=None
 )
 
 
@@ -104,7 +102,7 @@ def install() -> None:
     """Wraps ``MessageProcessor.handle_message`` and ``RemoteAction.run``; safe to call twice.
 
     Loads the clinic settings and the knowledge file first, so that a broken file
-    stops the server at start-up rather than the first time the fallback is needed.
+    stops the server at start-up rather than the first time a local reply is needed.
 
     Raises:
         SystemExit: the settings or knowledge file is malformed (naming entry and field).
@@ -119,11 +117,6 @@ def install() -> None:
         MessageProcessor.handle_message = _with_turn_budget(MessageProcessor.handle_message)
     if not getattr(RemoteAction.run, _MARK, False):
         RemoteAction.run = _never_silent(RemoteAction.run)
-
-
-def responder() -> Responder:
-    """The responder over the knowledge and clinic settings in force (each read once)."""
-    return Responder(get_knowledge(), get_settings())
 
 
 def current_budget() -> Budget:
@@ -206,13 +199,13 @@ def _never_silent(
             except asyncio.TimeoutError:
                 reason = f"no reply within its {given:.1f} s"
                 break
-            except Exception as error:  # noqa: BLE001 - any failure gets the fallback reply
+            except Exception as error:  # noqa: BLE001 - any failure gets the local reply
                 reason = describe_failure(error) + (f", {attempt + 1} attempts" if attempt else "")
                 if not connection_dropped(error):
                     break
-        events = await fallback_events(self.name(), output_channel, nlg, tracker, domain)
+        events = await local_reply_events(self.name(), output_channel, nlg, tracker, domain)
         logger.warning(
-            "Action server failed for '%s' (%s) after %.2f s; sent the local fallback reply instead.",
+            "Action server failed for '%s' (%s) after %.2f s; sent the local reply instead.",
             self.name(),
             reason,
             time.monotonic() - started,
@@ -257,14 +250,20 @@ def describe_failure(error: BaseException) -> str:
     return " <- ".join(kinds) + (f", HTTP {status}" if isinstance(status, int) else "")
 
 
-async def fallback_events(
+async def local_reply_events(
     action_name: str,
     output_channel: OutputChannel,
     nlg: NaturalLanguageGenerator,
     tracker: DialogueStateTracker,
     domain: Domain,
 ) -> List[Event]:
-    """The events a failed custom action returns instead of nothing."""
+    """The events a failed custom action returns instead of nothing.
+
+    The replies come from the same :class:`bot.replies.Responder` methods the
+    action server uses: :meth:`~bot.replies.Responder.emergency` for the emergency
+    action, :meth:`~bot.replies.Responder.unavailable` (red flags first, else the
+    apology) for any other.
+    """
     if action_name == SESSION_START:
         # Rasa's own session start (it ends with action_listen), plus the clinic slots.
         events = await ActionSessionStart().run(output_channel, nlg, tracker, domain)
@@ -275,28 +274,16 @@ async def fallback_events(
 
     replies = responder()
     entities = tracker.latest_message.entities if tracker.latest_message else []
+    slots = triage_slots(tracker.get_slot)
     if action_name == EMERGENCY:
-        outcome = replies.triage(entity_values(entities))
+        outcome = replies.emergency(entities, slots)
     else:
-        # The same red flags first as the actions (a fever after a procedure the
-        # conversation told of), else the apology, with the crisis line if unsure.
-        slots = {"recent_procedure": tracker.get_slot("recent_procedure")}
-        outcome = replies.respond(entities, slots, lambda: apology(replies))
+        outcome = replies.unavailable(entities, slots)
     return [
         *_utterances(outcome),
         *(SlotSet(name, value) for name, value in outcome.slots.items()),
         FollowupAction(ACTION_LISTEN_NAME),
     ]
-
-
-def entity_values(entities: List[Dict[str, Any]], entity: str = RED_FLAG_ENTITY) -> List[str]:
-    """Values of ``entity`` among a message's entities, in order of appearance."""
-    return replies_entity_values(entities, entity)
-
-
-def apology(replies: Responder) -> Outcome:
-    """The ``service_unavailable`` apology with the clinic's phone, then the referral."""
-    return Outcome(replies=[Reply(replies.message("service_unavailable")), replies.referral()])
 
 
 def _utterances(outcome: Outcome) -> List[Event]:

@@ -18,8 +18,8 @@ from rasa.shared.core.events import ActionExecuted, BotUttered, FollowupAction, 
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import RasaException
 
-from bot.server import action_fallback
-from bot.server.action_fallback import Budget, within_budget
+from bot.server import never_silent
+from bot.server.never_silent import Budget, within_budget
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,10 +29,10 @@ def domain() -> Domain:
     return Domain.load(ROOT / "domain.yml")
 
 
-def run_fallback(action: str, domain: Domain, tracker: DialogueStateTracker):
+def run_locally(action: str, domain: Domain, tracker: DialogueStateTracker):
     nlg = TemplatedNaturalLanguageGenerator(domain.responses)
     return asyncio.run(
-        action_fallback.fallback_events(action, CollectingOutputChannel(), nlg, tracker, domain)
+        never_silent.local_reply_events(action, CollectingOutputChannel(), nlg, tracker, domain)
     )
 
 
@@ -77,7 +77,7 @@ def test_time_the_event_loop_spends_on_other_work_is_not_charged():
 
 def test_a_failed_session_start_still_starts_the_session_with_the_clinic_slots(domain, settings):
     tracker = DialogueStateTracker.from_events("s", [], slots=domain.slots)
-    events = run_fallback("action_session_start", domain, tracker)
+    events = run_locally("action_session_start", domain, tracker)
     assert isinstance(events[0], SessionStarted)
     assert events[-1] == ActionExecuted(ACTION_LISTEN_NAME)
     slots = {e.key: e.value for e in events if isinstance(e, SlotSet)}
@@ -89,7 +89,7 @@ def test_a_failed_session_start_still_starts_the_session_with_the_clinic_slots(d
 
 def test_a_failed_answer_apologises_with_the_phone_refers_and_listens(domain, responder, referral):
     tracker = DialogueStateTracker.from_events("s", [], slots=domain.slots)
-    events = run_fallback("action_answer_question", domain, tracker)
+    events = run_locally("action_answer_question", domain, tracker)
     texts = [e.text for e in events if isinstance(e, BotUttered)]
     assert texts == [responder.message("service_unavailable"), referral]
     assert responder.settings.phone in texts[0]
@@ -122,7 +122,7 @@ def slot_events(events):
 def test_a_failed_emergency_action_still_gives_the_crisis_line_first(domain, responder, settings):
     text = "I want to kill myself"
     tracker = tracker_after(domain, text, "emergency", [whole(text, "red_flag", "suicide_self_harm")])
-    events = run_fallback("action_handle_emergency", domain, tracker)
+    events = run_locally("action_handle_emergency", domain, tracker)
     texts = bot_texts(events)
     crisis = responder.knowledge.triage.levels["crisis"]
     assert texts == [
@@ -147,7 +147,7 @@ def test_a_failed_emergency_action_still_gives_the_crisis_line_first(domain, res
 def test_a_failed_emergency_action_gives_the_levels_of_its_red_flags(domain, responder, categories, level):
     text = "a message with red flags"
     entities = [whole(text, "red_flag", category) for category in categories]
-    events = run_fallback(
+    events = run_locally(
         "action_handle_emergency", domain, tracker_after(domain, text, "emergency", entities)
     )
     assert bot_texts(events) == responder.triage(categories).texts
@@ -158,7 +158,7 @@ def test_a_failed_emergency_action_gives_the_levels_of_its_red_flags(domain, res
 def test_a_failed_emergency_action_without_a_category_gives_the_emergency_level_alone(
     domain, responder, settings
 ):
-    events = run_fallback(
+    events = run_locally(
         "action_handle_emergency", domain, tracker_after(domain, "/emergency", "emergency", [])
     )
     emergency = responder.knowledge.triage.levels["emergency"]
@@ -173,7 +173,7 @@ def test_any_failed_action_puts_a_red_flag_first(domain, responder):
     text = "my head pounds when i sit up"
     entities = [whole(text, "red_flag_conditional", "positional_headache")]
     told = tracker_after(domain, text, "ask_recovery_time", entities, slots={"recent_procedure": "yes"})
-    events = run_fallback("action_answer_question", domain, told)
+    events = run_locally("action_answer_question", domain, told)
     assert bot_texts(events) == responder.triage(["positional_headache"]).texts
     assert slot_events(events) == [("pending_topic", None), ("triage_level", "urgent")]
     assert events[-1] == FollowupAction(ACTION_LISTEN_NAME)
@@ -182,7 +182,7 @@ def test_any_failed_action_puts_a_red_flag_first(domain, responder):
 def test_a_conditional_sign_without_a_procedure_gets_the_apology(domain, responder, referral):
     text = "my head pounds when i sit up"
     entities = [whole(text, "red_flag_conditional", "positional_headache")]
-    events = run_fallback(
+    events = run_locally(
         "action_answer_question", domain, tracker_after(domain, text, "ask_recovery_time", entities)
     )
     assert bot_texts(events) == [responder.message("service_unavailable"), referral]
@@ -192,9 +192,7 @@ def test_a_conditional_sign_without_a_procedure_gets_the_apology(domain, respond
 def test_a_failed_answer_shows_the_crisis_line_when_triage_was_unsure(domain, responder, referral, settings):
     text = "years ago i had dark thoughts, what are the risks of ketamine"
     entities = [whole(text, "crisis_check", "suicide_self_harm")]
-    events = run_fallback(
-        "action_answer_question", domain, tracker_after(domain, text, "ask_risks", entities)
-    )
+    events = run_locally("action_answer_question", domain, tracker_after(domain, text, "ask_risks", entities))
     line = responder.knowledge.triage.crisis_check.format(**settings.template_values())
     assert bot_texts(events) == [line, responder.message("service_unavailable"), referral]
     assert slot_events(events) == []
@@ -209,7 +207,7 @@ def test_failures_are_described_without_anything_from_the_conversation():
         except aiohttp.ClientResponseError as error:
             raise RasaException(f"Failed to execute custom action: {secret}") from error
     except RasaException as error:
-        described = action_fallback.describe_failure(error)
+        described = never_silent.describe_failure(error)
     assert described == "RasaException <- ClientResponseError, HTTP 503"
     assert "Zebulon" not in described
 
@@ -224,10 +222,10 @@ def test_only_dropped_connections_are_tried_again():
             except RasaException as error:
                 return error
 
-    assert action_fallback.connection_dropped(chained(aiohttp.ServerDisconnectedError()))
-    assert action_fallback.connection_dropped(chained(aiohttp.ClientOSError(104, "reset")))
-    assert not action_fallback.connection_dropped(chained(aiohttp.ClientResponseError(None, (), status=500)))
-    assert not action_fallback.connection_dropped(chained(ValueError("invalid response")))
+    assert never_silent.connection_dropped(chained(aiohttp.ServerDisconnectedError()))
+    assert never_silent.connection_dropped(chained(aiohttp.ClientOSError(104, "reset")))
+    assert not never_silent.connection_dropped(chained(aiohttp.ClientResponseError(None, (), status=500)))
+    assert not never_silent.connection_dropped(chained(ValueError("invalid response")))
 
 
 @pytest.mark.parametrize("value", [0, -1, 31, "2", True, None])
@@ -246,3 +244,32 @@ def test_a_bad_action_timeout_is_refused_naming_the_field(tmp_path, value):
 
 def test_the_default_action_timeout_keeps_replies_within_3_seconds(settings):
     assert 0 < settings.action_timeout_seconds <= 2.5
+
+
+@pytest.mark.parametrize(
+    "intent, entities, slots",
+    [
+        ("emergency", [("red_flag", "suicide_self_harm")], {}),
+        ("emergency", [("red_flag", "limb_weakness_numbness"), ("red_flag", "pump_problem")], {}),
+        ("emergency", [], {}),  # an /emergency payload
+        ("emergency", [("red_flag_conditional", "fever_after_procedure")], {"recent_procedure": "yes"}),
+        ("emergency", [("red_flag_conditional", "fever_after_procedure")], {}),
+        ("emergency", [("red_flag", "wound_infection"), ("crisis_check", "suicide_self_harm")], {}),
+        ("emergency", [("crisis_check", "suicide_self_harm")], {}),
+    ],
+)
+def test_the_emergency_reply_is_the_same_with_or_without_the_action_server(
+    domain, dispatcher, intent, entities, slots
+):
+    """One emergency path: the action server's action and the Rasa server's local reply agree."""
+    from actions.actions import ActionHandleEmergency
+    from tests.conftest import make_tracker
+
+    text = "a message"
+    found = [whole(text, entity, value) for entity, value in entities]
+    local = run_locally("action_handle_emergency", domain, tracker_after(domain, text, intent, found, slots))
+    action_events = asyncio.run(
+        ActionHandleEmergency().run(dispatcher, make_tracker(intent, found, slots, text), {})
+    )
+    assert bot_texts(local) == [message["text"] for message in dispatcher.messages]
+    assert slot_events(local) == [(e["name"], e["value"]) for e in action_events if e["event"] == "slot"]
