@@ -4,8 +4,10 @@ SHELL := /bin/bash
 export RASA_TELEMETRY_ENABLED := false
 VENV := .venv
 PY := $(VENV)/bin/python
+# The slow suites' pytest markers (pyproject.toml); every other test is in tests/unit.
+SLOW := e2e or nlu or browser or scale or bench
 
-.PHONY: help install system-packages spacy train run shell test test-unit test-rasa test-browser test-channels validate lint check-knowledge report purge-conversations forget-conversation test-security evaluate bench test-scale test-fuzz clean
+.PHONY: help install system-packages spacy train run shell test test-unit test-rasa test-browser test-channels validate lint check-knowledge report purge-conversations forget-conversation test-security evaluate bench test-scale test-fuzz test-nlu test-bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -35,10 +37,10 @@ test: install system-packages ## Every test: the fast checks first (lint, knowle
 	@$(MAKE) --no-print-directory lint check-knowledge validate
 	@$(PY) -m pytest tests/unit
 	@$(MAKE) --no-print-directory train
-	@$(PY) -m pytest --ignore=tests/unit
+	@$(PY) -m pytest -m "$(SLOW)"
 	@$(MAKE) --no-print-directory test-rasa
 
-test-unit: install ## Only the fast unit tests (no trained model needed)
+test-unit: install ## Every test that needs no server, model or browser (tests/unit, laid out like the packages)
 	@$(PY) -m pytest tests/unit
 
 test-rasa: train ## Conversation tests (tests/test_stories.yml): any wrong intent, entity or action fails
@@ -70,13 +72,19 @@ bench: train ## Speed and memory of the real servers vs Rasa's default configura
 	@$(PY) -m benchmarks.bench $(ARGS)
 
 test-scale: train system-packages ## Production topology as processes: 2 Rasa replicas, PostgreSQL, Redis, nginx (deploy/)
-	@$(PY) -m pytest tests/scale
+	@$(PY) -m pytest -m scale
 
 test-fuzz: train ## Bad input (hypothesis) and rate limits against a real Rasa server; the knowledge loader
-	@$(PY) -m pytest tests/fuzz tests/unit/test_ratelimit.py
+	@$(PY) -m pytest tests/fuzz tests/unit/bot/test_ratelimit.py tests/unit/bot/knowledge/test_loader_fuzz.py
 
 test-browser: train system-packages ## Browser tests of the chat widget (Chromium + Playwright, real servers)
-	@$(PY) -m pytest tests/browser
+	@$(PY) -m pytest -m browser
+
+test-nlu: train ## The trained model, the red-flag triage and the question matcher on held-out data
+	@$(PY) -m pytest -m nlu
+
+test-bench: train ## The smoke versions of make evaluate and make bench (no timing assertions)
+	@$(PY) -m pytest -m bench
 
 .PHONY: test-reliability
 test-reliability: train ## Never silent, nothing lost: action-server faults, Rasa restarts and kill -9, 50x20 load (REST, socket.io)

@@ -16,6 +16,8 @@ import pytest
 
 from benchmarks.triage import evaluate, read_heldout
 
+pytestmark = pytest.mark.nlu
+
 MIN_RECALL = {"emergency": 0.97, "crisis": 0.94, "urgent": 0.94}  # 2026-12-07: 0.978, 0.949, 0.947
 MIN_CRISIS_LINE_SHOWN = 0.90  # crisis messages that got the crisis line at all (level or gentle line)
 MAX_FALSE_ALARM_RATE = 0.07  # 2026-12-07: 0.069 (31 of 451)

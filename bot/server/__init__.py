@@ -18,7 +18,7 @@ project that Rasa itself loads, before any patient message is handled:
 Each hook is a small module of this package that changes one behaviour of Rasa
 3.6 and says why. They were written against the exact versions in
 :data:`WRITTEN_FOR`; on any other version the server does not start
-(:func:`check_versions`), and ``tests/unit/test_rasa_behaviour.py`` fails when a
+(:func:`check_versions`), and ``tests/unit/bot/server/test_rasa_behaviour.py`` fails when a
 behaviour they rely on changes.
 """
 
@@ -71,7 +71,7 @@ def check_versions(distributions: Optional[List[str]] = None) -> None:
                 f"Not started: the project's changes to Rasa (bot/server) were written for "
                 f"{distribution} {expected}, and {distribution} {found or '(not installed)'} is installed. "
                 f"Install the pinned versions (make install, requirements/server.txt), or check each hook "
-                f"against the new version and its test in tests/unit/test_rasa_behaviour.py first."
+                f"against the new version and its test in tests/unit/bot/server/test_rasa_behaviour.py first."
             )
 
 

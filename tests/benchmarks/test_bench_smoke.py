@@ -22,7 +22,7 @@ from benchmarks.load import SMOKE_CONVERSATIONS
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "models" / "pain-clinic.tar.gz"
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.bench]
 
 SCENARIO_KEYS = {"messages", "errors", "apologies", "p50_ms", "p95_ms", "p99_ms", "messages_per_s"} | {
     "latencies_ms"

@@ -26,7 +26,7 @@ SYSTEMS = ("project", "rasa_default", "baseline")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Each Rasa model costs TensorFlow graph building however small; on a busy 2-core machine the
 # smoke run can take several minutes.
-pytestmark = pytest.mark.timeout(1800)
+pytestmark = [pytest.mark.bench, pytest.mark.timeout(1800)]
 
 
 def _docs_state() -> Dict[str, Optional[str]]:

@@ -17,7 +17,7 @@ from bot.channels.web import clinic_config
 from tests.browser.chat import Chat
 from tests.browser.conftest import DESKTOP, PHONE
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -32,7 +32,7 @@ def test_browser_at_the_server_address_gets_the_demo_page_and_clinic_details(new
     # Other clients asking for / still get Rasa's own answer.
     assert requests.get(bot.url, timeout=10).text.startswith("Hello from Rasa")
     config = requests.get(f"{bot.url}/webhooks/web/config.json", timeout=10).json()
-    assert config == clinic_config()  # whose content tests/unit/test_channels.py checks
+    assert config == clinic_config()  # whose content tests/unit/bot/channels/test_channels.py checks
     assert settings.emergency_number in config["disclaimer"][1]
 
     page = new_page()

@@ -6,16 +6,13 @@ small rate limits (so the limit tests finish quickly) and ``SANIC_PROXIES_COUNT=
 sending ``X-Forwarded-For``. The fuzz tests use a new address and sender per
 example and so never meet the limits; the limit tests meet them on purpose.
 
-Hypothesis runs the ``ci`` profile unless ``HYPOTHESIS_PROFILE`` names another:
-derandomized (the same examples every run), no example database, no deadline.
-``HYPOTHESIS_PROFILE=explore`` draws new random examples, ten times as many.
+Hypothesis's profiles are set in tests/conftest.py.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-import os
 import threading
 import uuid
 from dataclasses import dataclass
@@ -25,26 +22,8 @@ from typing import Any, Dict, Iterator, List, Optional
 import pytest
 import requests
 import yaml
-from hypothesis import HealthCheck, settings
-from hypothesis.database import DirectoryBasedExampleDatabase
 
 from tests.servers import ROOT, start_action_server, start_rasa_server, stop
-
-settings.register_profile(
-    "ci",
-    derandomize=True,
-    database=None,
-    deadline=None,
-    print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
-settings.register_profile(
-    "explore",
-    database=DirectoryBasedExampleDatabase(str(ROOT / "build" / "hypothesis")),  # failures replay first
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # The limits of the test server (bot/clinic.yml has the production defaults).
 LIMITS = {

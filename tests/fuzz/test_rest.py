@@ -18,7 +18,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from tests.fuzz.conftest import new_address, new_sender
-from tests.fuzz.strategies import (
+from tests.strategies import (
     HTML_AND_SCRIPT,
     any_text,
     control_text,

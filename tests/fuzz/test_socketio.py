@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.fuzz.conftest import NORMAL_QUESTION, new_sender
-from tests.fuzz.strategies import examples, json_values, patient_text
+from tests.strategies import examples, json_values, patient_text
 
 pytestmark = pytest.mark.e2e
 

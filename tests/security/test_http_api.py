@@ -13,7 +13,6 @@ import jwt
 import pytest
 import requests
 
-from bot.server.http_api import ApiConfigurationError, checked_api_arguments, is_model_route
 from tests.servers import MODEL, ROOT, VENV_BIN, make_jwt, server_env
 
 pytestmark = pytest.mark.e2e
@@ -100,30 +99,6 @@ def test_model_management_is_refused_to_everyone(bot, method, path, body):
     )
     assert status.json()["model_file"], "the model is still loaded"
     assert bot.texts(f"after-model-{uuid.uuid4().hex[:6]}", "what is a nerve block"), "and still answers"
-
-
-def test_model_routes_are_recognised():
-    assert is_model_route("PUT", "/model") and is_model_route("put", "/model/")
-    assert is_model_route("DELETE", "/model") and is_model_route("POST", "/model/train")
-    assert is_model_route("POST", "/model/test/intents") and is_model_route("POST", "//model/test/stories")
-    assert not is_model_route("POST", "/model/parse") and not is_model_route("GET", "/status")
-
-
-def test_unsafe_api_configurations_are_refused(monkeypatch):
-    monkeypatch.delenv("RASA_JWT_SECRET", raising=False)
-    with pytest.raises(ApiConfigurationError, match="--auth-token"):
-        checked_api_arguments(True, "token-in-url", None, None)
-    with pytest.raises(ApiConfigurationError, match="--auth-token"):
-        checked_api_arguments(False, "token-in-url", None, None)
-    with pytest.raises(ApiConfigurationError, match="RASA_JWT_SECRET"):
-        checked_api_arguments(True, None, None, "HS256")
-    with pytest.raises(ApiConfigurationError, match="too short"):
-        checked_api_arguments(True, None, "short", "HS256")
-    with pytest.raises(ApiConfigurationError, match="not allowed"):
-        checked_api_arguments(True, None, "x" * 40, "none")
-    assert checked_api_arguments(False, None, None, None) == (None, None), "API off: nothing needed"
-    monkeypatch.setenv("RASA_JWT_SECRET", "s" * 32)
-    assert checked_api_arguments(True, None, None, None) == ("s" * 32, "HS256")
 
 
 def test_the_server_refuses_to_start_with_a_token_in_the_url(tmp_path):

@@ -11,7 +11,6 @@ from typing import Dict, List
 
 import pytest
 
-from bot.analytics.database import database_url
 from bot.analytics.retention import main
 from tests.servers import ROOT
 
@@ -185,33 +184,3 @@ def test_purge_and_forget_on_postgresql(secure, capsys, monkeypatch):
         assert main(["forget", names["forget"]]) == 0
         assert capsys.readouterr().out.strip() == f"Deleted {count} events of 1 conversation(s)."
         assert pg_events(names["forget"]) == [] and pg_events(names["recent"]) == recent_before
-
-
-def test_database_url_from_the_environment():
-    url = database_url(
-        environ={
-            "DB_HOST": "db.internal",
-            "DB_PORT": "5433",
-            "DB_NAME": "rasa",
-            "DB_USER": "u",
-            "DB_PASSWORD": "p@ss",
-        }
-    )
-    assert (url.get_backend_name(), url.host, url.port, url.database, url.username, url.password) == (
-        "postgresql",
-        "db.internal",
-        5433,
-        "rasa",
-        "u",
-        "p@ss",
-    )
-    assert "p@ss" not in str(url), "the password is masked when printed"
-    assert database_url(environ={}).get_backend_name() == "sqlite"
-    assert database_url("some.db", environ={"DB_HOST": "x"}).database.endswith("some.db"), "--db wins"
-
-
-def test_purge_refuses_nonsense(tmp_path, capsys):
-    with pytest.raises(SystemExit):
-        main(["purge", "--db", str(tmp_path / "x.db"), "--days", "abc"])
-    assert main(["purge", "--db", str(tmp_path / "missing.db"), "--days", "5"]) == 0
-    assert "nothing to delete" in capsys.readouterr().out

@@ -27,6 +27,7 @@ from bot.nlp.intent_classifier import (
     masked_text,
 )
 from bot.nlp.spacy_pipeline import build_pipeline
+from tests.servers import ROOT
 
 P = PROCEDURE_PLACEHOLDER
 
@@ -181,7 +182,7 @@ def test_bad_settings_are_named(config, named):
 def test_config_yml_uses_it_with_masking(tmp_path):
     import yaml
 
-    config = yaml.safe_load((Path(__file__).resolve().parents[2] / "config.yml").read_text())
+    config = yaml.safe_load((ROOT / "config.yml").read_text())
     names = [c["name"] for c in config["pipeline"]]
     classifier = next(c for c in config["pipeline"] if c["name"].endswith("MaskedTfidfIntentClassifier"))
     assert classifier["mask_procedures"] is True

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -20,8 +19,7 @@ from rasa.shared.exceptions import RasaException
 
 from bot.server import never_silent
 from bot.server.never_silent import Budget, within_budget
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.servers import ROOT
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import evaluate, nlu_report
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.servers import ROOT
 
 
 def _figures(accuracy: float) -> dict:

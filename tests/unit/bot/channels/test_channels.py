@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from pathlib import Path
 
 import pytest
 import yaml
@@ -21,8 +20,7 @@ from bot.channels.web import (
     clinic_config,
     demo_page_policy,
 )
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.servers import ROOT
 
 
 async def _noop(message) -> None:

@@ -20,8 +20,7 @@ import yaml
 
 import bot.server
 from bot.server import UnsupportedVersionError, check_versions
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.servers import ROOT
 
 
 def _where(function: Any) -> Tuple[str, str]:

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.knowledge import DEFAULT_KNOWLEDGE_PATH, KnowledgeBase, KnowledgeError, load_knowledge
-from tests.fuzz.strategies import any_text, examples
+from tests.strategies import any_text, examples
 
 
 def _small(document: Dict[str, Any]) -> Dict[str, Any]:
