@@ -93,8 +93,9 @@ test-reliability: train ## Never silent, nothing lost: action-server faults, Ras
 test-channels: train ## Slack, Telegram and shell tests (real servers, fake Slack/Telegram APIs)
 	@$(PY) -m pytest tests/channels
 
-lint: install ## ruff
+lint: install ## ruff and mypy (type checks of bot/ and actions/, settings in pyproject.toml)
 	@$(VENV)/bin/ruff check bot actions tests benchmarks
+	@$(VENV)/bin/mypy
 
 clean: ## Remove the virtual environment, npm packages, models and build outputs
 	rm -rf $(VENV) node_modules models build results .pytest_cache

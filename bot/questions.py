@@ -100,10 +100,10 @@ def decide(
             allowed[label] = probability
     total = sum(allowed.values())
     summaries = [label for label in allowed if label.startswith(SUMMARY_PREFIX)]
-    closest = max(summaries, key=allowed.get)[len(SUMMARY_PREFIX) :] if summaries else None
+    closest = max(summaries, key=allowed.__getitem__)[len(SUMMARY_PREFIX) :] if summaries else None
     if total <= 0:
         return Decision(NOT_COVERED, None, 0.0, closest)
-    best = max(allowed, key=allowed.get)
+    best = max(allowed, key=allowed.__getitem__)
     share = allowed[best] / total
     if best.startswith(SUMMARY_PREFIX):
         if share >= summary_threshold:

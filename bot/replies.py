@@ -189,7 +189,7 @@ class Responder:
         elif GENERAL in mentioned:
             procedure = GENERAL
         else:
-            current = slots.get("procedure")
+            current: Any = slots.get("procedure")
             procedure = current if current in self.knowledge.entries else GENERAL
 
         if intent == INFORM:
@@ -223,7 +223,11 @@ class Responder:
                 # general item (each treatment's version of the same question shared the
                 # vote): that item, sure among the questions about any procedure, answers.
                 decision = general
-            item = self.knowledge.item(decision.name) if decision.kind == ITEM else None
+            item = (
+                self.knowledge.item(decision.name)
+                if decision.kind == ITEM and decision.name is not None
+                else None
+            )
             if item is not None and not item.applies_to(GENERAL):
                 if decision.strong and len(item.procedures) == 1:
                     # Sure among the questions about every treatment, and only one treatment
@@ -240,7 +244,7 @@ class Responder:
 
     def decided(self, decision: Decision, procedure: str, intent_topic: Optional[str]) -> Outcome:
         """The reply a matcher's decision calls for, for one procedure."""
-        if decision.kind == ITEM and decision.name in self.knowledge.items:
+        if decision.kind == ITEM and decision.name is not None and decision.name in self.knowledge.items:
             return self.item_answer(self.knowledge.items[decision.name], procedure)
         if decision.kind == SUMMARY and decision.name in TOPICS:
             return self.summary(decision.name, procedure)
@@ -323,7 +327,7 @@ class Responder:
         replies = [Reply(self.message("not_covered"))]
         answer = self.knowledge.answer(procedure, closest) if closest else None
         last_answer = None
-        if answer is not None and not answer.refer:
+        if closest and answer is not None and not answer.refer:
             entry = self.knowledge.entries[procedure]
             intro = self.message(
                 "not_covered_summary",
@@ -587,18 +591,23 @@ class Responder:
             return None
         named = [p for p in _known(mentioned, self.knowledge) if p != GENERAL]
         procedure = named[0] if named else procedure
-        key = procedure if procedure in self.knowledge.entries and procedure != GENERAL else ANY
+        key = (
+            procedure
+            if procedure is not None and procedure in self.knowledge.entries and procedure != GENERAL
+            else ANY
+        )
         decision = Decision.from_dict(match.get(key) or {})
         if decision is None or not decision.strong:
             return None
+        # key is the known procedure itself unless it is ANY.
         if decision.kind == SUMMARY and decision.name in TOPICS:
             # "what is the recovery time?" taken for out of scope: the summary (or, with
             # no procedure known, which procedure?)
-            return self.summary(decision.name, procedure if key != ANY else GENERAL)
-        item = self.knowledge.item(decision.name)
+            return self.summary(decision.name, key if key != ANY else GENERAL)
+        item = self.knowledge.item(decision.name) if decision.name is not None else None
         if item is None or (key == ANY and not item.applies_to(GENERAL)):
             return None
-        return self.item_answer(item, procedure if key != ANY else GENERAL)
+        return self.item_answer(item, key if key != ANY else GENERAL)
 
     def not_understood(
         self,

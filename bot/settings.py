@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 from urllib.parse import urlsplit
 
 import yaml
@@ -127,7 +127,7 @@ def load_settings(path: Optional[Path] = None) -> ClinicSettings:
     unknown = sorted(set(raw) - {field.name for field in fields(ClinicSettings)})
     if unknown:
         raise SettingsError(f"{path}: unknown field(s) {', '.join(unknown)}")
-    values: Dict[str, object] = {"content_policy": _content_policy(path, raw.get("content_policy") or {})}
+    values: Dict[str, Any] = {"content_policy": _content_policy(path, raw.get("content_policy") or {})}
     values["action_timeout_seconds"] = _action_timeout(path, raw)
     values["allowed_origins"] = _allowed_origins(path, raw)
     values["retention_days"] = _retention_days(path, raw)

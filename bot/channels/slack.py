@@ -32,7 +32,7 @@ import asyncio
 import json
 import logging
 from http import HTTPStatus
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Set
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Set, cast
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from rasa.core.channels.slack import SlackBot as RasaSlackBot
@@ -124,6 +124,9 @@ class SlackInput(RasaSlackInput):
         install_server_hooks()
         if not credentials:
             cls.raise_missing_credentials_exception()
+        # Not None from here: Rasa's raise_missing_credentials_exception is NoReturn, but Rasa ships
+        # no type hints, so mypy cannot see that.
+        credentials = cast(Dict[str, Any], credentials)
         return cls(
             slack_token=credentials.get("slack_token") or "",
             slack_channel=credentials.get("slack_channel") or None,

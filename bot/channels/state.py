@@ -20,7 +20,7 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Mapping, Optional, Union
 
 logger = logging.getLogger(__name__)
 
@@ -161,15 +161,15 @@ ChannelState = Union[MemoryState, RedisState]
 
 def redis_connection(environ: Optional[Dict[str, str]] = None) -> Optional[Dict[str, Any]]:
     """Redis connection settings from ``REDIS_*``; None when ``REDIS_HOST`` is not set."""
-    environ = os.environ if environ is None else environ
-    host = (environ.get("REDIS_HOST") or "").strip()
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    host = (env.get("REDIS_HOST") or "").strip()
     if not host:
         return None
     return {
         "host": host,
-        "port": int(environ.get("REDIS_PORT") or 6379),
-        "password": environ.get("REDIS_PASSWORD") or None,
-        "db": int(environ.get("REDIS_DB") or 1),
+        "port": int(env.get("REDIS_PORT") or 6379),
+        "password": env.get("REDIS_PASSWORD") or None,
+        "db": int(env.get("REDIS_DB") or 1),
     }
 
 

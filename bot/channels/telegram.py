@@ -32,7 +32,7 @@ import hmac
 import logging
 import re
 from collections import OrderedDict
-from typing import Any, Awaitable, Callable, Dict, List, Optional
+from typing import Any, Awaitable, Callable, Dict, List, Optional, cast
 
 import aiohttp
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
@@ -200,6 +200,9 @@ class TelegramInput(InputChannel):
         install_server_hooks()
         if not credentials:
             cls.raise_missing_credentials_exception()
+        # Not None from here: Rasa's raise_missing_credentials_exception is NoReturn, but Rasa ships
+        # no type hints, so mypy cannot see that.
+        credentials = cast(Dict[str, Any], credentials)
         return cls(
             access_token=credentials.get("access_token") or "",
             webhook_url=credentials.get("webhook_url") or "",

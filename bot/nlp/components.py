@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -302,13 +302,14 @@ class TriageGuard(GraphComponent):
     def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
         """Retrain when the examples, the knowledge file or the triage code change."""
         import hashlib
+        import inspect
 
         from bot.knowledge import knowledge_path
         from bot.safety import context, red_flags, triage
 
         digest = hashlib.sha256()
         modules = (triage, red_flags, context)
-        paths = (*examples_paths(), knowledge_path(), *(Path(m.__file__) for m in modules))
+        paths = (*examples_paths(), knowledge_path(), *(Path(inspect.getfile(m)) for m in modules))
         for path in paths:
             digest.update(path.read_bytes() if path.exists() else b"missing")
         return digest.hexdigest()
@@ -349,7 +350,11 @@ class TriageGuard(GraphComponent):
     def process(self, messages: List[Message]) -> List[Message]:
         """Triages every message; a red flag wins over any other prediction."""
         texts = [message.get(TEXT) or "" for message in messages]
-        probabilities = self.model.probabilities(texts) if self.model.trained else [None] * len(texts)
+        probabilities: Sequence[Optional[Dict[str, float]]]
+        if self.model.trained:
+            probabilities = self.model.probabilities(texts)
+        else:
+            probabilities = [None] * len(texts)
         for message, text, probability in zip(messages, texts, probabilities):
             found = assess(text, self.triage, thresholds=self.thresholds, probabilities=probability)
             entities = [e for e in message.get(ENTITIES, []) if e.get("entity") not in TRIAGE_ENTITIES]

@@ -63,7 +63,9 @@ def score(examples: Sequence[Example], predictions: Sequence[Tuple[str, Tuple[st
     """Scores predictions (intent, procedure values) against examples."""
     result = Scores(examples=len(examples))
     correct = 0
-    tp, fp, fn = Counter(), Counter(), Counter()
+    tp: Counter[str] = Counter()
+    fp: Counter[str] = Counter()
+    fn: Counter[str] = Counter()
     ent_tp = ent_fp = ent_fn = 0
     oos_total = oos_declined = ins_total = ins_declined = 0
     for example, (intent, procedures) in zip(examples, predictions):

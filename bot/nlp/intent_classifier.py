@@ -179,8 +179,15 @@ class MaskedTfidfIntentClassifier(IntentClassifier, GraphComponent):
         spans = procedure_spans(message) if self.config["mask_procedures"] else []
         return masked_text(text, spans)
 
+    def _fitted(self) -> Tuple[List[Any], np.ndarray, np.ndarray]:
+        """The fitted vectorizers, coefficients and intercepts (an error if never trained or loaded)."""
+        if self.vectorizers is None or self.coefficients is None or self.intercepts is None:
+            raise RuntimeError(f"{self.__class__.__name__} used before it was trained or loaded")
+        return self.vectorizers, self.coefficients, self.intercepts
+
     def _features(self, texts: Sequence[str]) -> csr_matrix:
-        return hstack([v.transform(texts) for v in self.vectorizers], format="csr")
+        vectorizers, _, _ = self._fitted()
+        return hstack([v.transform(texts) for v in vectorizers], format="csr")
 
     # ------------------------------------------------------------------ training
 
@@ -219,7 +226,8 @@ class MaskedTfidfIntentClassifier(IntentClassifier, GraphComponent):
         return self._softmax(self._features(texts))
 
     def _softmax(self, features: csr_matrix) -> np.ndarray:
-        scores = np.asarray(features @ self.coefficients.T + self.intercepts)
+        _, coefficients, intercepts = self._fitted()
+        scores = np.asarray(features @ coefficients.T + intercepts)
         scores -= scores.max(axis=1, keepdims=True)
         exp = np.exp(scores)
         return exp / exp.sum(axis=1, keepdims=True)
@@ -267,15 +275,14 @@ class MaskedTfidfIntentClassifier(IntentClassifier, GraphComponent):
     def persist(self) -> None:
         """Saves vocabularies and settings as JSON, weights as plain NumPy arrays."""
         with self._model_storage.write_to(self._resource) as directory:
+            vectorizers, coefficients, intercepts = self._fitted()
             settings = {
                 "classes": self.classes,
-                "vocabularies": [{k: int(i) for k, i in v.vocabulary_.items()} for v in self.vectorizers],
+                "vocabularies": [{k: int(i) for k, i in v.vocabulary_.items()} for v in vectorizers],
             }
             (directory / SETTINGS_FILE).write_text(json.dumps(settings), encoding="utf-8")
-            arrays = {f"idf_{i}": v.idf_ for i, v in enumerate(self.vectorizers)}
-            np.savez(
-                directory / ARRAYS_FILE, coefficients=self.coefficients, intercepts=self.intercepts, **arrays
-            )
+            arrays = {f"idf_{i}": v.idf_ for i, v in enumerate(vectorizers)}
+            np.savez(directory / ARRAYS_FILE, coefficients=coefficients, intercepts=intercepts, **arrays)
 
     @classmethod
     def load(

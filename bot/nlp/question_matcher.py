@@ -228,8 +228,15 @@ class QuestionModel:
             self.intercepts = np.concatenate([-self.intercepts, self.intercepts])
         return self
 
+    def _fitted(self) -> Tuple[List[Any], np.ndarray, np.ndarray]:
+        """The fitted vectorizers, coefficients and intercepts (an error if never fitted or loaded)."""
+        if self.vectorizers is None or self.coefficients is None or self.intercepts is None:
+            raise RuntimeError("QuestionModel used before it was fitted or loaded")
+        return self.vectorizers, self.coefficients, self.intercepts
+
     def _features(self, texts: Sequence[str]) -> csr_matrix:
-        return hstack([v.transform(texts) for v in self.vectorizers], format="csr")
+        vectorizers, _, _ = self._fitted()
+        return hstack([v.transform(texts) for v in vectorizers], format="csr")
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """Probabilities, one row per masked text, columns in ``classes`` order.
@@ -239,7 +246,8 @@ class QuestionModel:
         all its weight on ``other``.
         """
         features = self._features(texts)
-        scores = np.asarray(features @ self.coefficients.T + self.intercepts)
+        _, coefficients, intercepts = self._fitted()
+        scores = np.asarray(features @ coefficients.T + intercepts)
         # A model saved before the solver was a setting is multinomial.
         if self.config.get("solver", "lbfgs") == "liblinear":
             result = 1.0 / (1.0 + np.exp(-scores))
@@ -262,13 +270,14 @@ class QuestionModel:
     # -- persistence (JSON and plain arrays, no pickle) ----------------------------
     def to_files(self) -> Tuple[str, Dict[str, np.ndarray]]:
         """The settings as JSON text and the weights as arrays."""
+        vectorizers, coefficients, intercepts = self._fitted()
         settings = {
             "config": self.config,
             "classes": self.classes,
-            "vocabularies": [{k: int(i) for k, i in v.vocabulary_.items()} for v in self.vectorizers],
+            "vocabularies": [{k: int(i) for k, i in v.vocabulary_.items()} for v in vectorizers],
         }
-        arrays = {f"idf_{i}": v.idf_ for i, v in enumerate(self.vectorizers)}
-        arrays.update(coefficients=self.coefficients, intercepts=self.intercepts)
+        arrays = {f"idf_{i}": v.idf_ for i, v in enumerate(vectorizers)}
+        arrays.update(coefficients=coefficients, intercepts=intercepts)
         return json.dumps(settings), arrays
 
     @classmethod
@@ -395,7 +404,7 @@ class QuestionMatcher(GraphComponent):
                 # The intent classifier took it for a health question ("how much does it
                 # cost?"): "asks no health question" is not a choice left here.
                 probabilities = {label: p for label, p in probabilities.items() if label != OTHER}
-            match = decisions(
+            match: Dict[str, Any] = decisions(
                 probabilities,
                 knowledge,
                 float(self.config["item_threshold"]),

@@ -20,9 +20,12 @@ import string
 import sys
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Set, Tuple, cast
 
 from bot.knowledge import KnowledgeBase, KnowledgeError, load_knowledge
+
+if TYPE_CHECKING:
+    from spacy.pipeline import EntityRuler
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parents[2] / "build" / "spacy_pipeline"
 LABEL = "PROCEDURE"
@@ -122,7 +125,10 @@ def build_pipeline(knowledge: KnowledgeBase, output: Path):
     def tokenize(text: str) -> List[str]:
         return [token.lower_ for token in nlp.make_doc(text)]
 
-    ruler = nlp.add_pipe("entity_ruler", config={"overwrite_ents": True, "validate": True})
+    # spaCy types add_pipe's result as the base Pipe; "entity_ruler" makes an EntityRuler.
+    ruler = cast(
+        "EntityRuler", nlp.add_pipe("entity_ruler", config={"overwrite_ents": True, "validate": True})
+    )
     ruler.add_patterns(build_patterns(knowledge, tokenize))
     major, minor = spacy.__version__.split(".")[:2]
     nlp.meta.update(

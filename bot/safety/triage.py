@@ -197,6 +197,12 @@ class TriageModel:
         """Whether the model has been fitted or loaded."""
         return bool(self.classes) and self.vectorizers is not None
 
+    def _fitted(self) -> Tuple[List[Any], np.ndarray, np.ndarray]:
+        """The fitted vectorizers, coefficients and intercepts (an error if never fitted or loaded)."""
+        if self.vectorizers is None or self.coefficients is None or self.intercepts is None:
+            raise RuntimeError("TriageModel used before it was trained or loaded")
+        return self.vectorizers, self.coefficients, self.intercepts
+
     @classmethod
     def fit(
         cls, texts: Sequence[str], labels: Sequence[str], C: float = 10.0, positive_weight: float = 1.0
@@ -266,8 +272,9 @@ class TriageModel:
     def _softmax(self, texts: Sequence[str]) -> np.ndarray:
         from scipy.sparse import hstack
 
-        features = hstack([v.transform(texts) for v in self.vectorizers], format="csr")
-        scores = np.asarray(features @ self.coefficients.T + self.intercepts)
+        vectorizers, coefficients, intercepts = self._fitted()
+        features = hstack([v.transform(texts) for v in vectorizers], format="csr")
+        scores = np.asarray(features @ coefficients.T + intercepts)
         scores -= scores.max(axis=1, keepdims=True)
         exp = np.exp(scores)
         return exp / exp.sum(axis=1, keepdims=True)
@@ -277,13 +284,14 @@ class TriageModel:
         directory.mkdir(parents=True, exist_ok=True)
         if not self.trained:
             return
+        vectorizers, coefficients, intercepts = self._fitted()
         settings = {
             "classes": self.classes,
-            "vocabularies": [{k: int(i) for k, i in v.vocabulary_.items()} for v in self.vectorizers],
+            "vocabularies": [{k: int(i) for k, i in v.vocabulary_.items()} for v in vectorizers],
         }
         (directory / SETTINGS_FILE).write_text(json.dumps(settings), encoding="utf-8")
-        idfs = {f"idf_{i}": v.idf_ for i, v in enumerate(self.vectorizers)}
-        np.savez(directory / ARRAYS_FILE, coefficients=self.coefficients, intercepts=self.intercepts, **idfs)
+        idfs = {f"idf_{i}": v.idf_ for i, v in enumerate(vectorizers)}
+        np.savez(directory / ARRAYS_FILE, coefficients=coefficients, intercepts=intercepts, **idfs)
 
     @classmethod
     def load(cls, directory: Path) -> TriageModel:

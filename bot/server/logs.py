@@ -40,7 +40,7 @@ import logging
 import sys
 import traceback
 from contextvars import ContextVar
-from typing import Any, Callable, Dict, Iterable, MutableMapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, MutableMapping, Optional, Set, Tuple
 
 REDACTED = "[redacted]"
 
@@ -110,7 +110,7 @@ def variants(value: str) -> Tuple[str, ...]:
 
 def remember(values: Iterable[Any]) -> None:
     """Marks ``values`` (message text, slot values) as content to redact while handling this request."""
-    found = set()
+    found: Set[str] = set()
     for value in values:
         if isinstance(value, str):
             found.update(variants(value))
@@ -210,7 +210,9 @@ def _install_structlog_redaction() -> None:
         return
 
     @functools.wraps(anonymizer)
-    def anonymize_and_redact(logger: Any, method_name: str, event_dict: Dict[str, Any]) -> Dict[str, Any]:
+    def anonymize_and_redact(
+        logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
         return redact_event_dict(logger, method_name, anonymizer(logger, method_name, event_dict))
 
     anonymize_and_redact._bot_redacting = True  # type: ignore[attr-defined]
@@ -281,7 +283,7 @@ def _install_action_call_tracking() -> None:
         return await run(self, action_call, *args, **kwargs)
 
     remembering._bot_redacting = True  # type: ignore[attr-defined]
-    ActionExecutor.run = remembering  # type: ignore[method-assign]
+    ActionExecutor.run = remembering
 
 
 def install() -> None:

@@ -44,8 +44,8 @@ logger = logging.getLogger(__name__)
 
 _MARK = "__bot_performance__"
 
-# (event loop, headers, auth, timeout) -> the shared session
-_SESSIONS: Dict[Tuple[int, Any, Any, Any], Any] = {}
+# (event loop id, headers, auth) -> the shared session
+_SESSIONS: Dict[Tuple[int, Any, Any], Any] = {}
 
 
 def install() -> None:
@@ -93,7 +93,7 @@ def _install_cached_response_validator() -> None:
         raise error
 
     setattr(validate_action_result, _MARK, True)
-    RemoteAction._validate_action_result = validate_action_result  # type: ignore[method-assign]
+    RemoteAction._validate_action_result = validate_action_result
 
 
 # --------------------------------------------------------------------------- 2. SQLite
@@ -179,14 +179,14 @@ def _install_shared_http_sessions() -> None:
             return create_session(self)
         auth = tuple(sorted(self.basic_auth.items())) if self.basic_auth else None
         key = (id(loop), tuple(sorted(self.headers.items())), auth)
-        session: Optional[aiohttp.ClientSession] = _SESSIONS.get(key)  # type: ignore[arg-type]
+        session: Optional[aiohttp.ClientSession] = _SESSIONS.get(key)
         if session is None or session.closed or getattr(session, "_loop", loop) is not loop:
             session = create_session(self)
-            _SESSIONS[key] = session  # type: ignore[index]
+            _SESSIONS[key] = session
         return _SharedSession(session)
 
     setattr(shared_session, _MARK, True)
-    EndpointConfig.session = shared_session  # type: ignore[method-assign]
+    EndpointConfig.session = shared_session
 
     close_resources = rasa.core.run.close_resources
 
@@ -232,4 +232,4 @@ def _install_event_class_index() -> None:
         return resolve_by_type(type_name, default)
 
     setattr(indexed_resolve_by_type, _MARK, True)
-    Event.resolve_by_type = staticmethod(indexed_resolve_by_type)  # type: ignore[method-assign]
+    Event.resolve_by_type = staticmethod(indexed_resolve_by_type)
