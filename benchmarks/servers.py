@@ -144,9 +144,10 @@ def stop(processes: List[subprocess.Popen]) -> None:
 def endpoints_yaml(actions_port: int, token: str, db: Path, project: bool) -> str:
     """The endpoints file for one bench run, pointing at this run's action server and SQLite file.
 
-    The project runs with its own ``endpoints.yml`` (every setting kept, only the
-    action server's address and the tracker store's file changed); the default
-    configuration with Rasa's plain settings (address, secret, the same tracker store).
+    The project runs with its own ``endpoints.yml`` (every setting kept, its own
+    tracker store among them, only the action server's address and the store's file
+    changed); the default configuration with Rasa's plain settings (address, secret,
+    Rasa's SQL tracker store on an SQLite file).
     """
     config: Dict[str, Any] = {}
     if project:
@@ -155,7 +156,10 @@ def endpoints_yaml(actions_port: int, token: str, db: Path, project: bool) -> st
     action["url"] = f"http://127.0.0.1:{actions_port}/webhook"
     action["headers"] = {**(action.get("headers") or {}), "X-Action-Server-Token": token}
     config["action_endpoint"] = action
-    config["tracker_store"] = {"type": "SQL", "dialect": "sqlite", "db": str(db)}
+    # The project's own tracker store, or Rasa's.
+    store = dict(config.get("tracker_store") or {"type": "SQL", "dialect": "sqlite"})
+    store["db"] = str(db)
+    config["tracker_store"] = store
     return yaml.safe_dump(config, sort_keys=False)
 
 

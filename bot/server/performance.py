@@ -1,4 +1,4 @@
-"""Four per-message costs of Rasa 3.6 that this project removes (measured with ``make bench``).
+"""Three per-message costs of Rasa 3.6 that this project removes (measured with ``make bench``).
 
 Found by profiling the Rasa server's message processor (``python -m benchmarks.profile``);
 ``docs/evaluation/speed.md`` records what each bought.
@@ -10,26 +10,20 @@ Found by profiling the Rasa server's message processor (``python -m benchmarks.p
    the rest of the message together. Here the validator is built and its schema
    checked once; every reply is still validated against the same schema, with the
    same error (and message) when it does not match.
-2. **SQLite commits.** The SQL tracker store reads and writes every message, each
-   time on a new SQLite connection (SQLAlchemy 1.4 gives file databases no pool),
-   and with SQLite's default rollback journal (``synchronous=FULL``) each commit
-   waits for several fsyncs: together about 50 ms per message on this machine.
-   SQLite tracker stores here keep their connections in a pool, and connections
-   use write-ahead logging with ``synchronous=NORMAL``: a commit no longer waits for
-   the disk, the database cannot be corrupted by a crash, and readers (``make
-   report``) do not block the server. The price: a power cut (not a crash of the
-   server) may lose the conversations of the last moments. Production uses
-   PostgreSQL, which this does not touch.
-3. **A new HTTP session per action call.** ``EndpointConfig.request`` opens an aiohttp
+2. **A new HTTP session per action call.** ``EndpointConfig.request`` opens an aiohttp
    ``ClientSession`` (and so a new TCP connection) for every call to the action
    server. One session per endpoint settings and event loop is kept instead, with
    keep-alive connections; they are closed when the server stops.
-4. **Finding an event's class.** Reading a conversation from the tracker store turns
+3. **Finding an event's class.** Reading a conversation from the tracker store turns
    each stored event back into an object; ``Event.resolve_by_type`` finds the class
    by walking all subclasses of ``Event`` (with an ``inspect.isabstract`` check of
    each) for every single event, about a millisecond per event. The classes are
    indexed by type name once instead (and again if a name is not found, in case
    more event classes were imported since).
+
+The SQLite tracker store's connection pool and write-ahead log, once a fourth patch
+here, are now the project's tracker store's own (:mod:`bot.stores.tracker`, named in
+``endpoints.yml``).
 """
 
 from __future__ import annotations
@@ -37,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import sqlite3
 from typing import Any, Dict, Optional, Tuple
 
 logger = logging.getLogger(__name__)
@@ -51,7 +44,6 @@ _SESSIONS: Dict[Tuple[int, Any, Any], Any] = {}
 def install() -> None:
     """Installs the three changes; safe to call more than once."""
     _install_cached_response_validator()
-    _install_sqlite_pragmas()
     _install_shared_http_sessions()
     _install_event_class_index()
 
@@ -96,57 +88,7 @@ def _install_cached_response_validator() -> None:
     RemoteAction._validate_action_result = validate_action_result
 
 
-# --------------------------------------------------------------------------- 2. SQLite
-
-
-def set_sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
-    """SQLAlchemy ``connect`` listener: write-ahead log and ``synchronous=NORMAL`` for SQLite files."""
-    if not isinstance(dbapi_connection, sqlite3.Connection):
-        return
-    cursor = dbapi_connection.cursor()
-    try:
-        (mode,) = cursor.execute("PRAGMA journal_mode=WAL").fetchone()
-        if str(mode).lower() == "wal":  # in-memory databases stay as they are
-            cursor.execute("PRAGMA synchronous=NORMAL")
-    finally:
-        cursor.close()
-
-
-def is_sqlite_file(url: Any) -> bool:
-    """Whether ``url`` (string or SQLAlchemy URL) names an SQLite database in a file."""
-    from sqlalchemy.engine.url import make_url
-
-    parsed = make_url(url) if isinstance(url, str) else url
-    return parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
-
-
-def _install_sqlite_pragmas() -> None:
-    import rasa.core.tracker_store as tracker_store
-    import sqlalchemy as sa
-    from sqlalchemy.pool import QueuePool
-
-    if not sa.event.contains(sa.engine.Engine, "connect", set_sqlite_pragmas):
-        sa.event.listen(sa.engine.Engine, "connect", set_sqlite_pragmas)
-
-    create_engine_kwargs = tracker_store.create_engine_kwargs
-    if getattr(create_engine_kwargs, _MARK, False):
-        return
-
-    @functools.wraps(create_engine_kwargs)
-    def pooled_sqlite(url: Any, *args: Any, **kwargs: Any) -> Dict[str, Any]:
-        options = dict(create_engine_kwargs(url, *args, **kwargs))
-        if is_sqlite_file(url):
-            # The pool hands a connection to one user at a time; the event loop's
-            # thread is the only one that uses it.
-            options.setdefault("poolclass", QueuePool)
-            options.setdefault("connect_args", {})["check_same_thread"] = False
-        return options
-
-    setattr(pooled_sqlite, _MARK, True)
-    tracker_store.create_engine_kwargs = pooled_sqlite
-
-
-# --------------------------------------------------------------------------- 3. HTTP sessions
+# --------------------------------------------------------------------------- 2. HTTP sessions
 
 
 class _SharedSession:
@@ -207,7 +149,7 @@ async def close_shared_sessions() -> None:
             await session.close()
 
 
-# --------------------------------------------------------------------------- 4. event classes
+# --------------------------------------------------------------------------- 3. event classes
 
 
 def _install_event_class_index() -> None:

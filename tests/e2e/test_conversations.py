@@ -300,3 +300,37 @@ def test_a_condition_lists_its_procedures(bot, knowledge, referral):
     for entry in knowledge.treats("sciatica"):
         assert entry.name in text
     assert last == referral
+
+
+def test_a_long_conversation_keeps_its_context_and_every_event(bot, knowledge, referral, settings):
+    """More turns than the tracker store reads back (recent_turns, endpoints.yml): the procedure named
+    at the start still answers "what are the risks?", and the database holds every turn."""
+    import sqlite3
+    import time
+
+    import yaml
+
+    from tests.servers import ROOT
+
+    recent = yaml.safe_load((ROOT / "endpoints.yml").read_text())["tracker_store"]["recent_turns"]
+    sender = new_sender()
+    assert bot.texts(sender, "What is a spinal cord stimulator?")[0] == knowledge.answer(
+        "spinal_cord_stimulation", "overview"
+    ).text
+    limit = settings.rate_limit
+    for number in range(recent + 5):
+        if number + 2 >= limit.sender_burst:  # at the patient's own pace, not the rate limit's
+            time.sleep(60 / limit.sender_per_minute + 0.1)
+        assert bot.texts(sender, "thank you")
+    time.sleep(60 / limit.sender_per_minute + 0.1)
+    assert bot.texts(sender, "what are the risks?") == [
+        knowledge.answer("spinal_cord_stimulation", "risks").text,
+        referral,
+    ]
+    with sqlite3.connect(bot.db) as connection:
+        (turns,) = connection.execute(
+            "SELECT count(*) FROM events WHERE sender_id = ? AND type_name = 'user'", (sender,)
+        ).fetchone()
+    assert turns == recent + 7
+    events = bot.tracker(sender)["events"]
+    assert sum(e["event"] == "user" for e in events) == recent + 7, "the API's tracker is whole"

@@ -60,7 +60,7 @@ def test_every_deploy_yaml_file_parses():
 
 def test_endpoints_use_postgresql_redis_and_the_action_server_secret_from_the_environment():
     endpoints = load(ENDPOINTS)
-    assert endpoints["tracker_store"]["type"] == "SQL"
+    assert endpoints["tracker_store"]["type"] == "bot.stores.tracker.ClinicTrackerStore"
     assert endpoints["tracker_store"]["dialect"] == "postgresql"
     assert endpoints["lock_store"]["type"] == "bot.stores.locks.AtomicRedisLockStore"
     assert endpoints["lock_store"]["key_prefix"].isalnum()  # Rasa ignores a non-alphanumeric prefix
@@ -192,6 +192,9 @@ def test_helm_values_override_the_charts_unsafe_defaults():
     assert settings["endpoints"]["lockStore"]["enabled"] is True
     assert settings["endpoints"]["lockStore"]["type"] == "bot.stores.locks.AtomicRedisLockStore"
     assert settings["endpoints"]["trackerStore"]["dialect"] == "postgresql"
+    tracker_store = load(ENDPOINTS)["tracker_store"]
+    assert settings["endpoints"]["trackerStore"]["type"] == tracker_store["type"]
+    assert settings["endpoints"]["trackerStore"]["recent_turns"] == tracker_store["recent_turns"]
     # The chart's own command line passes --auth-token and --enable-api; ours replaces it.
     args = rasa["args"]
     assert args[0] == "run" and "--auth-token" not in args and "--enable-api" not in args

@@ -6,12 +6,8 @@ import asyncio
 
 import jsonschema
 import pytest
-import sqlalchemy as sa
 from rasa.core.actions.action import RemoteAction
-from rasa.core.tracker_store import SQLTrackerStore
-from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import ActionExecuted, Event, SlotSet, UserUttered
-from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.core.events import Event, SlotSet
 from rasa.shared.utils.common import all_subclasses
 from rasa.utils.endpoints import EndpointConfig
 
@@ -57,35 +53,6 @@ def test_every_event_type_resolves_to_the_same_class_as_rasa():
     assert Event.resolve_by_type("nope", default=SlotSet) is SlotSet
     with pytest.raises(ValueError):
         Event.resolve_by_type("nope")
-
-
-def test_sqlite_tracker_store_uses_wal_and_keeps_every_event(tmp_path):
-    domain = Domain.load("domain.yml")
-    store = SQLTrackerStore(domain, db=str(tmp_path / "t.db"))
-    with store.engine.connect() as connection:
-        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
-
-    async def roundtrip() -> DialogueStateTracker:
-        tracker = DialogueStateTracker("patient", domain.slots)
-        for number in range(3):
-            tracker.update(UserUttered(f"message {number}", {"name": "greet", "confidence": 1.0}))
-            tracker.update(ActionExecuted("utter_greet"))
-            tracker.update(ActionExecuted("action_listen"))
-            await store.save(tracker)
-        loaded = await store.retrieve("patient")
-        assert loaded is not None
-        return loaded
-
-    loaded = asyncio.run(roundtrip())
-    assert [e.as_dict()["event"] for e in loaded.events] == ["user", "action", "action"] * 3
-    assert loaded.latest_message.text == "message 2"
-
-
-def test_in_memory_sqlite_is_left_alone():
-    engine = sa.create_engine("sqlite://")
-    with engine.connect() as connection:
-        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "memory"
 
 
 def test_one_http_session_per_endpoint_and_loop():

@@ -273,3 +273,41 @@ def test_rasa_builds_a_lock_store_named_by_module_path_from_its_endpoint_setting
         assert parameters(getattr(lock_store.RedisLockStore, name))[:2] == ["self", "conversation_id"]
     init = source(lock_store.RedisLockStore.__init__)
     assert "self.red = " in init and "self.key_prefix = " in init
+
+
+# --------------------------------------------------------------------------- tracker store
+
+
+def test_a_tracker_store_named_by_module_path_gets_the_endpoints_settings():
+    """bot.stores.tracker.ClinicTrackerStore takes recent_turns and the SQL settings from endpoints.yml."""
+    import rasa.core.tracker_store as tracker_store
+
+    loader = source(tracker_store._load_from_module_name_in_endpoint_config)
+    assert "host=store.url, domain=domain, event_broker=event_broker, **store.kwargs" in loader
+    assert "return InMemoryTrackerStore(domain)" in loader  # why tests check the server wrote to the file
+
+
+def test_the_sql_tracker_store_keeps_its_engine_and_reads_one_session_as_the_store_expects():
+    import rasa.core.tracker_store as tracker_store
+
+    init = source(tracker_store.SQLTrackerStore.__init__)
+    assert "self.engine = sa.create_engine(" in init and "self.sessionmaker = " in init
+    assert parameters(tracker_store.SQLTrackerStore._event_query) == [
+        "self",
+        "session",
+        "sender_id",
+        "fetch_events_from_all_sessions",
+    ]
+    assert "self.SQLEvent.timestamp >= session_start_sub_query.c.session_start" in source(
+        tracker_store.SQLTrackerStore._event_query
+    )
+    assert parameters(tracker_store.TrackerStore._stream_new_events) == [
+        "self",
+        "event_broker",
+        "new_events",
+        "sender_id",
+    ]
+    # The processor reads the tracker through retrieve and writes it through save.
+    assert "tracker = await self.retrieve(sender_id)" in source(
+        tracker_store.TrackerStore.get_or_create_tracker
+    )
