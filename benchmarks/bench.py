@@ -40,8 +40,9 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import yaml
 
-from benchmarks import models
+from benchmarks import models, nlu_report
 from benchmarks.load import CONVERSATIONS, SMOKE_CONVERSATIONS, run_patients
+from benchmarks.markdown import table
 from benchmarks.servers import first_answer, measure_make_run, start_servers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,29 +72,11 @@ def loadavg() -> float:
 
 
 def machine() -> Dict[str, Any]:
-    """CPU, cores, memory, OS, Python and the Rasa versions of this machine."""
-    cpu = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    mem_kib = next(
-        int(line.split()[1])
-        for line in Path("/proc/meminfo").read_text().splitlines()
-        if line.startswith("MemTotal:")
-    )
-    os_name = platform.system()
-    os_release = Path("/etc/os-release")
-    if os_release.exists():
-        for line in os_release.read_text().splitlines():
-            if line.startswith("PRETTY_NAME="):
-                os_name = line.split("=", 1)[1].strip('"')
+    """CPU, cores, memory, OS (with the kernel), Python and the Rasa versions of this machine."""
+    info = nlu_report.machine()
     return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "ram_gib": round(mem_kib / 1024 / 1024, 1),
-        "os": f"{os_name} (Linux {platform.release()})",
-        "python": platform.python_version(),
+        **info,
+        "os": f"{info['os']} (Linux {platform.release()})",
         "rasa": metadata.version("rasa"),
         "rasa_sdk": metadata.version("rasa-sdk"),
     }
@@ -278,30 +261,34 @@ def ratios(results: Dict[str, Any]) -> Dict[str, Optional[float]]:
 
 
 def print_table(results: Dict[str, Any]) -> None:
-    """Prints every figure, the default's and the ratio."""
+    """Prints every figure, the default's and the ratio, then the targets."""
     ours = flat(results["configs"]["ours"])
     default = flat(results["configs"]["default"]) if "default" in results["configs"] else {}
-    rows = results["ratios"]
-    print(f"\n{'figure':34} {'ours':>10} {'default':>10} {'ratio':>8}")
-    for key, value in ours.items():
-        other = default.get(key)
-        share = rows.get(key)
-        print(f"{key:34} {fmt(value):>10} {fmt(other):>10} {fmt_ratio(share):>8}")
+    ratios = results["ratios"]
+    rows = [
+        [key, fmt(value), fmt(default.get(key)), fmt_ratio(ratios.get(key))] for key, value in ours.items()
+    ]
     training = results.get("training") or {}
     if training.get("ours"):
-        print(
-            f"{'cold training (s)':34} {fmt(training['ours']['total_s']):>10} "
-            f"{fmt(training.get('default_s')):>10} "
-            f"{fmt_ratio(rows.get('training_s')):>8}"
+        rows.append(
+            [
+                "cold training (s)",
+                fmt(training["ours"]["total_s"]),
+                fmt(training.get("default_s")),
+                fmt_ratio(ratios.get("training_s")),
+            ]
         )
     make_run = results.get("make_run")
     if make_run:
-        print(f"{'make run ready, nothing changed (s)':34} {fmt(make_run['ready_s']):>10}")
-        print(f"{'make run retrained':34} {str(make_run['retrained']):>10}")
-    print("\nTargets:")
-    for row in results["targets"]:
-        state = {True: "met", False: "NOT MET", None: "not measured"}[row["met"]]
-        print(f"  {row['target']:45} {fmt(row['value']):>10} ({row['comparison']} {row['limit']}): {state}")
+        rows.append(["make run ready, nothing changed (s)", fmt(make_run["ready_s"]), "", ""])
+        rows.append(["make run retrained", str(make_run["retrained"]), "", ""])
+    print("\n" + table(["figure", "ours", "default", "ratio"], rows))
+    states = {True: "met", False: "NOT MET", None: "not measured"}
+    targets = [
+        [row["target"], fmt(row["value"]), f"{row['comparison']} {row['limit']}", states[row["met"]]]
+        for row in results["targets"]
+    ]
+    print("\nTargets:\n" + table(["target", "measured", "limit", "result"], targets))
 
 
 def fmt_ratio(value: Optional[float]) -> str:
@@ -353,32 +340,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
         "--step", help="also keep the JSON as docs/evaluation/tuning/speed/STEP.json (tuning record)"
     )
     parser.add_argument("--note", default="", help="what changed in this tuning step")
-    parser.add_argument(
-        "--remeasure-make-run",
-        action="store_true",
-        help="only measure `make run` again and update the existing JSON (and docs)",
-    )
     return parser.parse_args(argv)
-
-
-def remeasure_make_run(out: Path, work: Path, no_docs: bool) -> int:
-    """Measures ``make run`` again into an existing result (e.g. after it retrained for a data change)."""
-    results = json.loads(out.read_text(encoding="utf-8"))
-    results["make_run"] = {
-        **measure_make_run(work),
-        "measured_separately": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-    }
-    results["targets"] = targets(results)
-    out.write_text(json.dumps(results, indent=1), encoding="utf-8")
-    print_table(results)
-    if results["meta"].get("step"):
-        shutil.copyfile(out, STEPS / f"{results['meta']['step']}.json")
-    if results["meta"]["mode"] == "full" and not no_docs:
-        from benchmarks import report
-
-        for path in report.write_speed_doc(results, out.parent / "latency.png", DOCS, STEPS):
-            print(f"Wrote {shown(path)}")
-    return 0
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -392,8 +354,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     repetitions = args.repetitions or (1 if smoke else 5)
     concurrency = (2,) if smoke else (10, 50)
 
-    if args.remeasure_make_run:
-        return remeasure_make_run(out, work, args.no_docs)
     if not models.PROJECT_MODEL.exists():
         print(f"No trained model at {models.PROJECT_MODEL}: run `make train`.", file=sys.stderr)
         return 2

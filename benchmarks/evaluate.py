@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from benchmarks import nlu_report
+from benchmarks.markdown import fmt, table
 from benchmarks.nlu_data import (
     FALLBACK,
     HOLDOUT_DATA,
@@ -436,7 +437,7 @@ def with_threshold(predictions: Sequence[Prediction], threshold: float) -> List[
 
 def threshold_sweep(data: Data, sweep: Dict[str, Any], configured: Optional[float]) -> Dict[str, Any]:
     """The project's figures at each decline threshold, and the one cross-validation suggests."""
-    keys = ("intent_accuracy", "out_of_scope_rejection", "in_scope_false_rejection")
+    keys = nlu_report.SWEEP_KEYS
     rows = []
     for threshold in SWEEP_THRESHOLDS:
         holdout = score_predictions(data.holdout, with_threshold(sweep["predictions"], threshold), True)
@@ -672,24 +673,21 @@ def _shown(path: Path) -> str:
 def print_summary(report: Dict[str, Any]) -> None:
     """Prints the hold-out and cross-validation headline figures."""
     names = list(report["systems"])
-    print("\nHold-out" + " " * 32 + "".join(f"{n:>16}" for n in names))
-    for key, label in nlu_report.FIGURES:
-        row = "".join(f"{nlu_report.fmt(report['holdout'][n][key]):>16}" for n in names)
-        print(f"{label[:40]:40}{row}")
-    print(f"\nCross-validation (mean of {report['run']['folds']} folds)")
-    for key, label in nlu_report.CV_FIGURES:
-        row = "".join(f"{nlu_report.fmt(report['cross_validation'][n]['mean'][key]):>16}" for n in names)
-        print(f"{label[:40]:40}{row}")
+    holdout = [[label, *(fmt(report["holdout"][n][key]) for n in names)] for key, label in nlu_report.FIGURES]
+    print("\n" + table(["hold-out", *names], holdout))
+    cv = [
+        [label, *(fmt(report["cross_validation"][n]["mean"][key]) for n in names)]
+        for key, label in nlu_report.CV_FIGURES
+    ]
+    print("\n" + table([f"cross-validation (mean of {report['run']['folds']} folds)", *names], cv))
     sweep = report.get("threshold_sweep")
     if sweep:
         print(
             f"\nDecline threshold: config.yml {sweep['configured']}, suggested by cross-validation "
             f"{sweep['suggested']}"
         )
-    print("\nRed flags: recall / false-alarm rate")
-    for value in report["red_flags"].values():
-        recall, false_alarms = nlu_report.fmt(value["recall"]), nlu_report.fmt(value["false_alarm_rate"])
-        print(f"  {value['label'][:50]:50} {recall} / {false_alarms}")
+    flags = [[v["label"], fmt(v["recall"]), fmt(v["false_alarm_rate"])] for v in report["red_flags"].values()]
+    print("\n" + table(["red flags", "recall", "false-alarm rate"], flags))
 
 
 def _quiet_libraries() -> None:

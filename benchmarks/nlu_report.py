@@ -9,7 +9,9 @@ import os
 import platform
 import subprocess
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional
+
+from benchmarks.markdown import fmt, table
 
 ROOT = Path(__file__).resolve().parents[1]
 # Inputs whose uncommitted changes the report mentions next to the commit.
@@ -218,23 +220,6 @@ def confidence_histogram_png(groups: Dict[str, Dict[str, Any]], target: Path) ->
 # --------------------------------------------------------------------------- Markdown
 
 
-def fmt(value: Any) -> str:
-    """A figure as shown in tables (3 decimals; n/a when not measured)."""
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return str(value)
-
-
-def table(header: Sequence[str], rows: Sequence[Sequence[str]], right_from: int = 1) -> str:
-    """A Markdown table; columns from ``right_from`` on (the numbers) are right-aligned."""
-    align = ["---" if i < right_from else "---:" for i in range(len(header))]
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def _minutes(seconds: Optional[float]) -> str:
     if seconds is None:
         return "n/a"
@@ -279,6 +264,9 @@ def tuning_table(report: Dict[str, Any]) -> str:
     return table(["step", "change", *(label for _, _, label in TUNING_FIGURES)], rows, right_from=2)
 
 
+SWEEP_KEYS = ("intent_accuracy", "out_of_scope_rejection", "in_scope_false_rejection")
+
+
 def sweep_table(sweep: Dict[str, Any]) -> str:
     """The project's figures at each decline threshold (cross-validation first: it chooses)."""
     rows = []
@@ -305,9 +293,6 @@ def sweep_table(sweep: Dict[str, Any]) -> str:
         "hold-out in-scope false rejection",
     ]
     return table(header, rows)
-
-
-SWEEP_KEYS = ("intent_accuracy", "out_of_scope_rejection", "in_scope_false_rejection")
 
 
 def _cached(run: Dict[str, Any]) -> str:
@@ -451,14 +436,11 @@ def markdown(report: Dict[str, Any], images: Dict[str, str], doc_section: bool) 
             ["system", "recall (flagged / must flag)", "false alarms (flagged / must not)"],
             [
                 [
-                    report["red_flags"][key]["label"],
-                    f"{fmt(report['red_flags'][key]['recall'])} "
-                    f"({report['red_flags'][key]['positives'] - report['red_flags'][key]['missed']}"
-                    f"/{report['red_flags'][key]['positives']})",
-                    f"{fmt(report['red_flags'][key]['false_alarm_rate'])} "
-                    f"({report['red_flags'][key]['false_alarms']}/{report['red_flags'][key]['negatives']})",
+                    flags["label"],
+                    f"{fmt(flags['recall'])} ({flags['positives'] - flags['missed']}/{flags['positives']})",
+                    f"{fmt(flags['false_alarm_rate'])} ({flags['false_alarms']}/{flags['negatives']})",
                 ]
-                for key in report["red_flags"]
+                for flags in report["red_flags"].values()
             ],
         ),
         "",

@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.markdown import table
 
 SCENARIOS: Sequence[Tuple[str, str]] = (
     ("single", "1 patient"),
@@ -145,14 +145,6 @@ def comparison_rows(results: Dict[str, Any]) -> List[List[str]]:
                 ]
             )
     return rows
-
-
-def table(header: Sequence[str], rows: Sequence[Sequence[str]], right_from: int = 1) -> str:
-    """A Markdown table; columns from ``right_from`` on are right-aligned."""
-    align = ["---" if i < right_from else "---:" for i in range(len(header))]
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def load_steps(steps: Path) -> List[Dict[str, Any]]:

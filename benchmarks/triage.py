@@ -37,6 +37,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
+from benchmarks.markdown import fmt, table
 from benchmarks.nlu_data import HOLDOUT_DATA, OUT_OF_SCOPE_DATA, RED_FLAG_DATA, TRAINING_DATA, read_nlu_file
 from bot.knowledge import LEVELS, Triage, load_knowledge
 from bot.safety.triage import (
@@ -76,7 +77,6 @@ class Case:
     also: Tuple[str, ...] = ()
     context: str = ""
     source: str = ""
-    style: str = ""
     origin: str = ""
     split: str = ""
 
@@ -105,8 +105,8 @@ def split_of(origin: str, source: str) -> str:
     return "dev" if int.from_bytes(digest[:4], "big") % 100 < DEV_SHARE else "heldout"
 
 
-def read_heldout(directory: Path = HELDOUT_DIR, split: Optional[str] = None) -> List[Case]:
-    """The files written apart from the rules; only one ``split`` of them if given."""
+def read_heldout(directory: Path = HELDOUT_DIR) -> List[Case]:
+    """The files written apart from the rules, each message in its split."""
     cases = []
     for path in sorted(directory.glob("heldout_*.yml")):
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -119,12 +119,11 @@ def read_heldout(directory: Path = HELDOUT_DIR, split: Optional[str] = None) -> 
                     also=tuple(item.get("also") or ()),
                     context=str(item.get("context") or ""),
                     source=str(item.get("source") or ""),
-                    style=str(item.get("style") or ""),
                     origin=path.name,
                     split=split_of(path.name, str(item.get("source") or "")),
                 )
             )
-    return [c for c in cases if split is None or c.split == split]
+    return cases
 
 
 def read_dev(path: Path = RED_FLAG_DATA) -> List[Case]:
@@ -336,13 +335,16 @@ def cross_validate(settings: Mapping[str, float], folds: int = 5, seed: int = 20
 # ---------------------------------------------------------------------- output
 
 
-def _pct(value: Optional[float]) -> str:
-    return "-" if value is None else f"{value:.3f}"
-
-
 def to_markdown(report: Mapping[str, Any]) -> str:
     """The report as Markdown (``docs/evaluation/triage.md``)."""
-    held = report["heldout"]
+    held, rules = report["heldout"], report["rules_only"]
+    neg = held["negatives"]
+    seen = []
+    for name, key in (("development part", "development"), ("older set", "older")):
+        part = report[key]
+        seen += [[name, level, t["total"], fmt(t["recall"])] for level, t in part["levels"].items()]
+        negatives = part["negatives"]
+        seen.append([name, "look-alikes: false alarms", negatives["total"], negatives["false_alarms"]])
     files = ", ".join(
         f"`{k}`: {v['positives']} red flags, {v['negatives']} look-alikes"
         for k, v in report["heldout_files"].items()
@@ -360,19 +362,16 @@ def to_markdown(report: Mapping[str, Any]) -> str:
         "",
         "### Per level (held-out)",
         "",
-        "| level | messages | recall | exact level | lower than right | crisis line shown |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    for level, t in held["levels"].items():
-        lines.append(
-            f"| {level} | {t['total']} | {_pct(t['recall'])} | {_pct(t['exact'])} | {t['lower']} "
-            f"| {t['crisis_line_shown']} |"
-        )
-    neg = held["negatives"]
-    lines += [
+        table(
+            ["level", "messages", "recall", "exact level", "lower than right", "crisis line shown"],
+            [
+                [level, t["total"], fmt(t["recall"]), fmt(t["exact"]), t["lower"], t["crisis_line_shown"]]
+                for level, t in held["levels"].items()
+            ],
+        ),
         "",
         f"Hard negatives (look-alikes): **{neg['false_alarms']} false alarms of {neg['total']}** "
-        f"(rate {_pct(neg['false_alarm_rate'])}; by level {neg['by_level'] or '{}'}); the gentle crisis line "
+        f"(rate {fmt(neg['false_alarm_rate'])}; by level {neg['by_level'] or '{}'}); the gentle crisis line "
         f"was shown with {neg['crisis_line_shown']} of them.",
         "",
         "Ordinary questions of the NLU hold-out and out-of-scope sets: "
@@ -381,44 +380,33 @@ def to_markdown(report: Mapping[str, Any]) -> str:
         "",
         "### Per category (held-out)",
         "",
-        "| category | messages | recall | exact level |",
-        "|---|---:|---:|---:|",
-    ]
-    for category, t in held["categories"].items():
-        lines.append(f"| {category} | {t['total']} | {_pct(t['recall'])} | {_pct(t['exact'])} |")
-    rules = report["rules_only"]
-    lines += [
+        table(
+            ["category", "messages", "recall", "exact level"],
+            [[c, t["total"], fmt(t["recall"]), fmt(t["exact"])] for c, t in held["categories"].items()],
+        ),
         "",
         "### What the classifier adds",
         "",
         "The same held-out messages with the rules alone (`bot/safety/red_flags.py`, the old guard):",
         "",
-        "| level | recall, rules alone | recall, rules + classifier |",
-        "|---|---:|---:|",
-    ]
-    for level, t in held["levels"].items():
-        lines.append(f"| {level} | {_pct(rules['levels'][level]['recall'])} | {_pct(t['recall'])} |")
-    lines.append(
-        f"| false alarms on look-alikes | {rules['negatives']['false_alarms']} | {neg['false_alarms']} |"
-    )
-    lines += [
+        table(
+            ["level", "recall, rules alone", "recall, rules + classifier"],
+            [
+                *(
+                    [level, fmt(rules["levels"][level]["recall"]), fmt(t["recall"])]
+                    for level, t in held["levels"].items()
+                ),
+                ["false alarms on look-alikes", rules["negatives"]["false_alarms"], neg["false_alarms"]],
+            ],
+        ),
         "",
         "### Parts seen while building the triage",
         "",
         "The development part of the same files (its source pages are not those of the held-out part) "
         "and the older `tests/data/red_flags.yml` were read while writing rules and choosing thresholds:",
         "",
-        "| set | level | messages | recall |",
-        "|---|---|---:|---:|",
+        table(["set", "level", "messages", "recall"], seen, right_from=2),
     ]
-    for name, key in (("development part", "development"), ("older set", "older")):
-        part = report[key]
-        for level, t in part["levels"].items():
-            lines.append(f"| {name} | {level} | {t['total']} | {_pct(t['recall'])} |")
-        negatives = part["negatives"]
-        lines.append(
-            f"| {name} | look-alikes: false alarms | {negatives['total']} | {negatives['false_alarms']} |"
-        )
     development = report["development"]
     misses = [(level, m) for level, t in development["levels"].items() for m in t["misses"]]
     lines += [
@@ -478,11 +466,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     held = report["heldout"]
     print("Red-flag triage, held-out messages (recall = right level or more urgent):")
     for level, t in held["levels"].items():
-        print(f"  {level:10} {t['total']:4} messages  recall {_pct(t['recall'])}  lower {t['lower']}")
+        print(f"  {level:10} {t['total']:4} messages  recall {fmt(t['recall'])}  lower {t['lower']}")
     neg = held["negatives"]
     print(
         f"  look-alikes {neg['total']:4} messages  false alarms {neg['false_alarms']}"
-        f"  ({_pct(neg['false_alarm_rate'])})"
+        f"  ({fmt(neg['false_alarm_rate'])})"
     )
     print(
         f"  NLU hold-out + out-of-scope questions: {report['questions']['false_alarms']} false alarms"
@@ -491,7 +479,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.tune:
         for level, rows in report["cross_validation"].items():
             cells = "  ".join(
-                f"{r['threshold']:.2f}:{_pct(r['recall'])}/{_pct(r['false_alarms'])}" for r in rows
+                f"{r['threshold']:.2f}:{fmt(r['recall'])}/{fmt(r['false_alarms'])}" for r in rows
             )
             print(f"  CV {level}: threshold:recall/false-alarms {cells}")
     print(f"Written to {args.out / 'report.md'}" + ("" if args.no_doc else f" and {args.doc}"))

@@ -65,10 +65,11 @@ def test_the_table_lists_steps_in_order_then_the_other_systems(tmp_path):
     }
     report["tuning"] = [step, {**step, "step": "02-b", "note": "second"}]
     lines = nlu_report.tuning_table(report).splitlines()
-    assert lines[0].startswith("| step | change | hold-out accuracy")
-    assert lines[2].startswith("| `01-a` | first | 0.900 |") and "| 0.700 |" in lines[2]
-    assert lines[3].startswith("| `02-b` | second |")
-    assert lines[4].startswith("| _TF-IDF + logistic regression_ | for comparison: this run | 0.930 |")
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+    assert rows[0][:3] == ["step", "change", "hold-out accuracy"]
+    assert rows[2][:3] == ["`01-a`", "first", "0.900"] and "0.700" in rows[2]
+    assert rows[3][:2] == ["`02-b`", "second"]
+    assert rows[4][:3] == ["_TF-IDF + logistic regression_", "for comparison: this run", "0.930"]
 
 
 def test_recorded_steps_are_well_formed_and_end_with_config_yml():
