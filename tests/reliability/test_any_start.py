@@ -87,7 +87,7 @@ def test_rasas_own_rest_channel_still_gets_the_apology_and_referral_without_an_a
         texts = [m.get("text", "") for m in reply.json()]
         assert texts and settings.emergency_number in texts[0], texts
         log = (tmp_path / "rasa.log").read_text()
-        assert "sent the local fallback reply instead" in log
+        assert "sent the local reply instead" in log
         assert message not in log  # the log redaction is installed too
     finally:
         stop([process])
