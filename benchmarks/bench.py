@@ -40,7 +40,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import yaml
 
-from benchmarks import models, nlu_report
+from benchmarks import growth, models, nlu_report
 from benchmarks.load import CONVERSATIONS, SMOKE_CONVERSATIONS, run_patients
 from benchmarks.markdown import table
 from benchmarks.servers import first_answer, measure_make_run, start_servers
@@ -60,6 +60,16 @@ TARGETS = (
     ("first_answer_s", "start to first answer (s)", 25.0, "<="),
     ("rasa_rss_mib", "Rasa server resident memory (MiB)", 1024.0, "<="),
     ("make_run_retrained", "`make run` retrains when nothing changed", False, "=="),
+    ("concurrent_50_messages_per_s", "messages/s with 50 concurrent patients", 150.0, ">="),
+    ("concurrent_50_p95_ms", "p95 with 50 concurrent patients (ms)", 500.0, "<="),
+    (
+        "long_last_over_first",
+        "long conversation: p50 of its last block / its first (worst of SQLite, PostgreSQL, REST, socket.io)",
+        1.5,
+        "<=",
+    ),
+    ("year_new_patient_ratio", "new patient's first answer p50, year's store / emptier store", 1.5, "<="),
+    ("year_report_s", "`make report` over a year's store (s)", 60.0, "<="),
 )
 
 
@@ -233,6 +243,13 @@ def targets(results: Dict[str, Any]) -> List[Dict[str, Any]]:
         "first_answer_s": ours.get("first_answer_s"),
         "rasa_rss_mib": ours.get("rasa_rss_mib"),
         "make_run_retrained": (results.get("make_run") or {}).get("retrained"),
+        "concurrent_50_messages_per_s": ours.get("concurrent_50_messages_per_s"),
+        "concurrent_50_p95_ms": ours.get("concurrent_50_p95_ms"),
+        "long_last_over_first": growth.worst_last_over_first(results.get("growth") or {}),
+        "year_new_patient_ratio": ((results.get("growth") or {}).get("year") or {}).get(
+            "new_patient_p50_ratio"
+        ),
+        "year_report_s": ((results.get("growth") or {}).get("year") or {}).get("report_s"),
     }
     rows = []
     for key, label, limit, comparison in TARGETS:
@@ -241,6 +258,8 @@ def targets(results: Dict[str, Any]) -> List[Dict[str, Any]]:
             met = None
         elif comparison == "<=":
             met = value <= limit
+        elif comparison == ">=":
+            met = value >= limit
         else:
             met = value == limit
         row = {"key": key, "target": label, "limit": limit, "comparison": comparison}
@@ -288,7 +307,30 @@ def print_table(results: Dict[str, Any]) -> None:
         [row["target"], fmt(row["value"]), f"{row['comparison']} {row['limit']}", states[row["met"]]]
         for row in results["targets"]
     ]
+    if results.get("growth"):
+        print("\nLong conversations (p50 ms of the first and the last block of turns):")
+        print(
+            table(["run", "first", "last", "last/first", "wrong or missing"], growth_rows(results["growth"]))
+        )
     print("\nTargets:\n" + table(["target", "measured", "limit", "result"], targets))
+
+
+def growth_rows(figures: Dict[str, Any]) -> List[List[str]]:
+    """One row per long conversation: first and last block p50, their ratio, wrong answers."""
+    rows = []
+    for label, runs in figures["long"].items():
+        for transport, run in runs.items():
+            first, last = run["blocks"][0], run["blocks"][-1]
+            rows.append(
+                [
+                    f"{label}, {transport}",
+                    f"{fmt(first['p50_ms'])} ({first['turns']})",
+                    f"{fmt(last['p50_ms'])} ({last['turns']})",
+                    fmt_ratio(run["last_over_first"]),
+                    str(run["wrong_or_missing"]),
+                ]
+            )
+    return rows
 
 
 def fmt_ratio(value: Optional[float]) -> str:
@@ -335,6 +377,9 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     )
     parser.add_argument("--no-training", action="store_true", help="skip the cold training measurement")
     parser.add_argument("--no-make-run", action="store_true", help="skip the `make run` measurement")
+    parser.add_argument(
+        "--no-growth", action="store_true", help="skip the long conversations and the year's store"
+    )
     parser.add_argument("--no-docs", action="store_true", help="do not write docs/evaluation/speed.md")
     parser.add_argument(
         "--step", help="also keep the JSON as docs/evaluation/tuning/speed/STEP.json (tuning record)"
@@ -404,6 +449,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             "default", default_model, work, rest_only, False, **common
         )
 
+    if not args.no_growth:
+        results["growth"] = growth.run_growth(
+            models.PROJECT_MODEL, default_model, work, ROOT / "credentials.yml", smoke
+        )
+
     training: Dict[str, Any] = {"default_s": default_train_s}
     if not (args.no_training or smoke):
         print("\n== cold training of the project's model (temporary output, empty cache)", flush=True)
@@ -430,9 +480,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.step:
         STEPS.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(out, STEPS / f"{args.step}.json")
-    complete = not (smoke or args.no_default or args.no_training or args.no_make_run)
+    growth_chart: Optional[Path] = None
+    if results.get("growth"):
+        growth_chart = report.growth_chart(
+            results, out.parent / ("smoke-growth.png" if smoke else "growth.png")
+        )
+        print(f"Wrote {shown(growth_chart)}")
+    complete = not (smoke or args.no_default or args.no_training or args.no_make_run or args.no_growth)
     if complete and not args.no_docs:
-        for path in report.write_speed_doc(results, chart, DOCS, STEPS):
+        for path in report.write_speed_doc(results, chart, DOCS, STEPS, growth_chart):
             print(f"Wrote {shown(path)}")
     return 0
 

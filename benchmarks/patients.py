@@ -1,5 +1,7 @@
-"""Simulated patients for the load and crash tests: many concurrent conversations
-over the REST webhook or socket.io, each turn recorded on the client side.
+"""Simulated patients whose every answer is known, over the REST webhook or socket.io.
+
+The reliability tests' load and crash runs and the bench's long conversations use
+them: many concurrent conversations, each turn recorded on the client side.
 
 Every patient holds a scripted conversation about two procedures: a question that
 names the procedure, then one that relies on the remembered ``procedure`` slot,

@@ -65,6 +65,102 @@ def latency_chart(results: Dict[str, Any], target: Path) -> Path:
     return target
 
 
+def growth_chart(results: Dict[str, Any], target: Path) -> Path:
+    """Latency against turn number in one long conversation: each run's rolling median over 10 turns."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib import ticker
+
+    growth = results["growth"]
+    figure, axis = plt.subplots(figsize=(9, 4.6))
+    styles = {"rest": "-", "socketio": "--"}
+    palette = ["#0b5e86", "#2a9d8f", "#8d99ae", "#c2571a"]
+    for colour, (label, runs) in zip(palette, growth["long"].items()):
+        for transport, run in runs.items():
+            values = np.array(run["latencies_ms"])
+            if len(values) == 0:
+                continue
+            window = min(10, len(values))
+            rolling = [float(np.median(values[max(0, i - window + 1) : i + 1])) for i in range(len(values))]
+            axis.plot(
+                np.arange(1, len(values) + 1),
+                rolling,
+                styles.get(transport, "-"),
+                color=colour,
+                label=f"{label}, {'socket.io' if transport == 'socketio' else 'REST'}",
+            )
+    axis.set_yscale("log")
+    axis.yaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.yaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.yaxis.set_minor_formatter(ticker.NullFormatter())
+    axis.set_xlabel("turn number in one session")
+    axis.set_ylabel("latency per message (ms, median of 10 turns, log scale)")
+    axis.grid(True, which="both", alpha=0.3)
+    axis.legend(fontsize=8)
+    axis.set_title(
+        f"One patient's conversation of {growth['turns']} turns (tracker store reads the last "
+        f"{growth['recent_turns']} turns)"
+    )
+    figure.tight_layout()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(target, dpi=110)
+    plt.close(figure)
+    return target
+
+
+def growth_markdown(results: Dict[str, Any], chart_link: Optional[str]) -> List[str]:
+    """The long-conversation and year's-store part of ``speed.md``."""
+    growth = results.get("growth")
+    if not growth:
+        return []
+    rows = []
+    for label, runs in growth["long"].items():
+        for transport, run in runs.items():
+            blocks = run["blocks"]
+            rows.append(
+                [
+                    label,
+                    "socket.io" if transport == "socketio" else "REST",
+                    *[fmt(block["p50_ms"]) for block in blocks],
+                    times(run["last_over_first"]),
+                    str(run["wrong_or_missing"]),
+                ]
+            )
+    first_run = next(run for runs in growth["long"].values() for run in runs.values())
+    blocks = [f"turns {block['turns']}" for block in first_run["blocks"]]
+    header = ["run", "transport", *blocks, "last / first", "wrong or missing"]
+    year = growth["year"]
+    small, big = year["new_patients_small_store"], year["new_patients_year_store"]
+    return [
+        "### Long conversations and a year's store",
+        "",
+        f"One patient holds one session of {growth['turns']} turns (every other turn relies on the "
+        "procedure named before it, and every answer is checked). The project's tracker store "
+        f"(`bot/stores/tracker.py`) reads the session's last {growth['recent_turns']} patient turns and "
+        "the slot values where they begin; Rasa's own SQL store (the same model and endpoints otherwise) "
+        "and Rasa's default configuration read the whole session. Median latency (ms) per block of "
+        f"{growth['block']} turns:",
+        "",
+        table(header, rows, right_from=2),
+        "",
+        *(
+            [f"![Latency against turn number in one long conversation]({chart_link})", ""]
+            if chart_link
+            else []
+        ),
+        f"A year's store: {year['events']:,} events in {year['conversations']:,} conversations (copies of "
+        "real ones, spread over 365 days; filled in "
+        f"{year['fill_s']:.0f} s). A new patient's first answer: p50 {fmt(small['p50_ms'])} ms on the "
+        f"emptier store, {fmt(big['p50_ms'])} ms on the year's ({times(year['new_patient_p50_ratio'])}); "
+        f"the server answered {fmt(year['first_answer_s'])} s after it started; `make report` over the "
+        f"whole year took {fmt(year['report_s'])} s.",
+        "",
+    ]
+
+
 def fmt(value: Any, unit: str = "") -> str:
     """A figure for a Markdown table."""
     if value is None:
@@ -207,7 +303,12 @@ def epochs_note(epochs: Optional[int]) -> List[str]:
     ]
 
 
-def speed_markdown(results: Dict[str, Any], chart_link: str, recorded: Sequence[Dict[str, Any]]) -> str:
+def speed_markdown(
+    results: Dict[str, Any],
+    chart_link: str,
+    recorded: Sequence[Dict[str, Any]],
+    growth_link: Optional[str] = None,
+) -> str:
     """The ``speed.md`` section."""
     meta = results["meta"]
     machine = meta["machine"]
@@ -256,6 +357,7 @@ def speed_markdown(results: Dict[str, Any], chart_link: str, recorded: Sequence[
         "",
         f"![Latency distributions, this project against Rasa's default configuration]({chart_link})",
         "",
+        *growth_markdown(results, growth_link),
     ]
     if recorded:
         parts += [
@@ -286,15 +388,24 @@ def speed_markdown(results: Dict[str, Any], chart_link: str, recorded: Sequence[
     return "\n".join(parts)
 
 
-def write_speed_doc(results: Dict[str, Any], chart: Path, docs: Path, steps: Path) -> List[Path]:
-    """Writes ``speed.md`` and its chart into ``docs`` and reassembles ``docs/evaluation.md``."""
+def write_speed_doc(
+    results: Dict[str, Any], chart: Path, docs: Path, steps: Path, growth: Optional[Path] = None
+) -> List[Path]:
+    """Writes ``speed.md`` and its charts into ``docs`` and reassembles ``docs/evaluation.md``."""
     from benchmarks.docs import write_evaluation_doc
 
     docs.mkdir(parents=True, exist_ok=True)
     image = docs / "speed-latency.png"
     shutil.copyfile(chart, image)
+    written = [image]
+    growth_link = None
+    if growth is not None:
+        growth_image = docs / "speed-growth.png"
+        shutil.copyfile(growth, growth_image)
+        written.append(growth_image)
+        growth_link = growth_image.relative_to(docs.parent).as_posix()
     # speed.md is a section of docs/evaluation.md, so links are relative to docs/.
     link = image.relative_to(docs.parent).as_posix()
     section = docs / "speed.md"
-    section.write_text(speed_markdown(results, link, load_steps(steps)), encoding="utf-8")
-    return [section, image, write_evaluation_doc(docs.parent)]
+    section.write_text(speed_markdown(results, link, load_steps(steps), growth_link), encoding="utf-8")
+    return [section, *written, write_evaluation_doc(docs.parent)]

@@ -105,6 +105,7 @@ class Servers:
     url: str
     started: float
     logs: List[Path] = field(default_factory=list)
+    db: Optional[Path] = None  # the SQLite tracker store, unless the store is elsewhere
 
     @property
     def webhook(self) -> str:
@@ -141,7 +142,9 @@ def stop(processes: List[subprocess.Popen]) -> None:
             process.wait()
 
 
-def endpoints_yaml(actions_port: int, token: str, db: Path, project: bool) -> str:
+def endpoints_yaml(
+    actions_port: int, token: str, db: Path, project: bool, tracker_store: Optional[Dict[str, Any]] = None
+) -> str:
     """The endpoints file for one bench run, pointing at this run's action server and SQLite file.
 
     The project runs with its own ``endpoints.yml`` (every setting kept, its own
@@ -156,10 +159,12 @@ def endpoints_yaml(actions_port: int, token: str, db: Path, project: bool) -> st
     action["url"] = f"http://127.0.0.1:{actions_port}/webhook"
     action["headers"] = {**(action.get("headers") or {}), "X-Action-Server-Token": token}
     config["action_endpoint"] = action
-    # The project's own tracker store, or Rasa's.
-    store = dict(config.get("tracker_store") or {"type": "SQL", "dialect": "sqlite"})
-    store["db"] = str(db)
-    config["tracker_store"] = store
+    if tracker_store is not None:  # e.g. the project's store on PostgreSQL
+        config["tracker_store"] = dict(tracker_store)
+    else:  # the project's own tracker store, or Rasa's, on this run's SQLite file
+        store = dict(config.get("tracker_store") or {"type": "SQL", "dialect": "sqlite"})
+        store["db"] = str(db)
+        config["tracker_store"] = store
     return yaml.safe_dump(config, sort_keys=False)
 
 
@@ -169,23 +174,29 @@ def start_servers(
     name: str,
     credentials: Path,
     project_server: bool = True,
+    db: Optional[Path] = None,
+    tracker_store: Optional[Dict[str, Any]] = None,
 ) -> Servers:
     """Starts the action server and a Rasa server with ``model`` at the same moment (cold).
 
     ``project_server`` runs Rasa with the project's ``endpoints.yml`` (its channels in
     ``credentials`` install its server hooks); otherwise with Rasa's plain endpoint
     settings, as a team without this project would.
+    ``db`` is an SQLite store to start with (kept; by default a new empty one), and
+    ``tracker_store`` replaces the tracker store's settings altogether.
     Returns at once; use :func:`first_answer` to wait for the first reply.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     actions_port, rasa_port = free_port(), free_port()
     endpoints = workdir / f"endpoints.{name}.yml"
-    db = workdir / f"conversations.{name}.db"
-    if db.exists():
-        db.unlink()
+    if db is None:
+        db = workdir / f"conversations.{name}.db"
+        for stale in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+            if stale.exists():
+                stale.unlink()
     env = server_env()
     endpoints.write_text(
-        endpoints_yaml(actions_port, env["ACTION_SERVER_TOKEN"], db, project_server), "utf-8"
+        endpoints_yaml(actions_port, env["ACTION_SERVER_TOKEN"], db, project_server, tracker_store), "utf-8"
     )
     actions_log, rasa_log = workdir / f"{name}.actions.log", workdir / f"{name}.rasa.log"
     started = time.monotonic()
@@ -218,7 +229,14 @@ def start_servers(
         stdout=rasa_log.open("w"),
         stderr=subprocess.STDOUT,
     )
-    return Servers(actions, rasa, f"http://127.0.0.1:{rasa_port}", started, [actions_log, rasa_log])
+    return Servers(
+        actions,
+        rasa,
+        f"http://127.0.0.1:{rasa_port}",
+        started,
+        [actions_log, rasa_log],
+        None if tracker_store is not None else db,
+    )
 
 
 def first_answer(servers: Servers, message: str = "hello", timeout: float = 900) -> float:

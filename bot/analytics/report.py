@@ -71,9 +71,13 @@ def read_turns(db: Optional[str], since: dt.date, until: dt.date) -> List[Turn]:
     start = dt.datetime.combine(since, dt.time.min).timestamp()
     end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time.min).timestamp()
     engine = sa.create_engine(database_url(db))
+    # Only the rows the report reads: a year's store holds millions of others (actions, slots it ignores).
+    # A slot event's action_name column holds the slot's name (Rasa's SQL store writes it so).
     query = sa.text(
         "SELECT sender_id, type_name, timestamp, intent_name, data FROM events "
-        "WHERE timestamp >= :start AND timestamp < :end ORDER BY sender_id, timestamp, id"
+        "WHERE timestamp >= :start AND timestamp < :end AND (type_name IN ('user', 'bot') "
+        "OR (type_name = 'slot' AND action_name IN ('last_answer', 'triage_level', 'feedback'))) "
+        "ORDER BY sender_id, timestamp, id"
     )
     turns: List[Turn] = []
     current: Dict[str, Turn] = {}
@@ -82,6 +86,10 @@ def read_turns(db: Optional[str], since: dt.date, until: dt.date) -> List[Turn]:
         for sender, type_name, timestamp, intent, data in connection.execute(
             query, {"start": start, "end": end}
         ):
+            if type_name == "bot":
+                if sender in current:
+                    current[sender].last_bot_timestamp = timestamp
+                continue
             event = json.loads(data or "{}")
             if type_name == "user":
                 entities = (event.get("parse_data") or {}).get("entities") or []
@@ -96,8 +104,6 @@ def read_turns(db: Optional[str], since: dt.date, until: dt.date) -> List[Turn]:
                 )
                 turns.append(turn)
                 current[sender] = turn
-            elif sender in current and type_name == "bot":
-                current[sender].last_bot_timestamp = timestamp
             elif sender in current and type_name == "slot":
                 if event.get("name") == "last_answer" and event.get("value"):
                     last_answer[sender] = event["value"]

@@ -86,3 +86,31 @@ def test_ratios_targets_machine_and_chart(smoke):
     assert isinstance(smoke["meta"]["loadavg_1m_start"], float)
     assert "Targets:" in smoke["_stdout"]
     assert smoke["_chart"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_long_conversations_and_the_years_store_are_measured(smoke):
+    growth = smoke["growth"]
+    runs = {(label, transport): run for label, by in growth["long"].items() for transport, run in by.items()}
+    assert set(runs) == {
+        ("ours, SQLite", "rest"),
+        ("ours, SQLite", "socketio"),
+        ("ours, PostgreSQL", "rest"),
+        ("ours, PostgreSQL", "socketio"),
+        ("ours with Rasa's SQL store, SQLite", "rest"),
+        ("default, SQLite", "rest"),
+    }
+    for (label, transport), run in runs.items():
+        assert 0 < len(run["latencies_ms"]) <= growth["turns"]
+        assert [block["turns"] for block in run["blocks"]][0] == f"1-{growth['block']}"
+        if label.startswith("ours"):
+            # Every answer of the project's model is right, in turn 60 as in turn 1: nothing of the
+            # context was lost by reading only the recent turns.
+            assert run["wrong_or_missing"] == 0, (label, transport, run["errors"])
+            assert len(run["latencies_ms"]) == growth["turns"]
+    year = growth["year"]
+    assert year["events"] >= 20_000 and year["conversations"] > 1
+    assert year["new_patients_year_store"]["failures"] == 0 and year["report_s"] > 0
+    keys = {row["key"] for row in smoke["targets"]}
+    assert {"long_last_over_first", "year_new_patient_ratio", "year_report_s"} <= keys
+    assert "Long conversations" in smoke["_stdout"]
+    assert (smoke["_chart"].parent / "smoke-growth.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -17,14 +17,7 @@ from typing import List
 import aiohttp
 import pytest
 
-from bot.knowledge import KnowledgeBase
-from tests.reliability.conftest import (
-    Servers,
-    new_sender,
-    stored_user_messages,
-    timed_send,
-)
-from tests.reliability.load import (
+from benchmarks.patients import (
     FOLLOW_UP,
     Patient,
     patients,
@@ -32,6 +25,13 @@ from tests.reliability.load import (
     run_rest,
     run_socketio,
     summary,
+)
+from bot.knowledge import KnowledgeBase
+from tests.reliability.conftest import (
+    Servers,
+    new_sender,
+    stored_user_messages,
+    timed_send,
 )
 
 pytestmark = pytest.mark.e2e
