@@ -47,6 +47,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from scipy.sparse import csr_matrix, hstack
 
+from bot.nlp import linear
 from bot.nlp.spacy_pipeline import procedure_spans as spacy_procedure_spans
 
 logger = logging.getLogger(__name__)
@@ -227,7 +228,7 @@ class MaskedTfidfIntentClassifier(IntentClassifier, GraphComponent):
 
     def _softmax(self, features: csr_matrix) -> np.ndarray:
         _, coefficients, intercepts = self._fitted()
-        scores = np.asarray(features @ coefficients.T + intercepts)
+        scores = linear.scores(features, coefficients, intercepts)
         scores -= scores.max(axis=1, keepdims=True)
         exp = np.exp(scores)
         return exp / exp.sum(axis=1, keepdims=True)

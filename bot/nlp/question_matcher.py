@@ -43,6 +43,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from scipy.sparse import csr_matrix, hstack
 
 from bot.knowledge import KnowledgeBase, get_knowledge, knowledge_path
+from bot.nlp import linear
 from bot.nlp.intent_classifier import PROCEDURE_PLACEHOLDER, _vectorizers, masked_text
 from bot.nlp.spacy_pipeline import plural_forms
 from bot.questions import CONDITIONS, MATCH_KEY, OTHER, conditions_named, decisions, summary_label
@@ -247,7 +248,7 @@ class QuestionModel:
         """
         features = self._features(texts)
         _, coefficients, intercepts = self._fitted()
-        scores = np.asarray(features @ coefficients.T + intercepts)
+        scores = linear.scores(features, coefficients, intercepts)
         # A model saved before the solver was a setting is multinomial.
         if self.config.get("solver", "lbfgs") == "liblinear":
             result = 1.0 / (1.0 + np.exp(-scores))

@@ -39,6 +39,7 @@ import numpy as np
 import yaml
 
 from bot.knowledge import LEVELS, KnowledgeBase, Triage
+from bot.nlp import linear
 from bot.safety.context import current, current_sentences
 from bot.safety.red_flags import SELF_HARM, detect_red_flags, normalise
 
@@ -274,7 +275,7 @@ class TriageModel:
 
         vectorizers, coefficients, intercepts = self._fitted()
         features = hstack([v.transform(texts) for v in vectorizers], format="csr")
-        scores = np.asarray(features @ coefficients.T + intercepts)
+        scores = linear.scores(features, coefficients, intercepts)
         scores -= scores.max(axis=1, keepdims=True)
         exp = np.exp(scores)
         return exp / exp.sum(axis=1, keepdims=True)
