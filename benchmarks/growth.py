@@ -60,9 +60,11 @@ def long_conversation(url: str, transport: str, turns: int, block: int = 50) -> 
     knowledge = get_knowledge()
     (patient,) = patients(knowledge, f"long-{transport}-{uuid.uuid4().hex[:6]}", 1, turns)
     referral = responder().referral().text
-    run = run_rest if transport == "rest" else run_socketio
-    wall = asyncio.run(run(url, [patient], referral))
-    latencies = [1000 * turn.seconds for turn in patient.turns if turn.answered]
+    if transport == "rest":  # every turn is timed, right or wrong (another configuration's replies differ)
+        wall = asyncio.run(run_rest(url, [patient], referral, keep_going=True))
+    else:  # a turn ends with the referral: the first wrong one ends the conversation
+        wall = asyncio.run(run_socketio(url, [patient], referral))
+    latencies = [1000 * turn.seconds for turn in patient.turns if turn.replies]
     wrong = sum(1 for turn in patient.turns if not turn.answered or turn.replies[0] != turn.expected) + (
         turns - len(patient.turns)
     )

@@ -106,8 +106,14 @@ def patients(knowledge: KnowledgeBase, prefix: str, count: int, turns: int) -> L
     return [Patient(f"{prefix}-{i:03d}", script(knowledge, i, turns)) for i in range(count)]
 
 
-async def rest_patient(session: aiohttp.ClientSession, url: str, patient: Patient, referral: str) -> None:
-    """Runs the patient's script over the REST webhook; stops at the first failed turn."""
+async def rest_patient(
+    session: aiohttp.ClientSession, url: str, patient: Patient, referral: str, keep_going: bool = False
+) -> None:
+    """Runs the patient's script over the REST webhook; stops at the first failed turn unless ``keep_going``.
+
+    ``keep_going`` is for timing another configuration whose replies differ (they are
+    still recorded, and counted as wrong by the caller).
+    """
     for step in patient.script[len(patient.turns) :]:
         turn = Turn(step.message, step.expected)
         patient.turns.append(turn)
@@ -128,7 +134,7 @@ async def rest_patient(session: aiohttp.ClientSession, url: str, patient: Patien
         turn.seconds = time.monotonic() - started
         if turn.error is None and (not turn.replies or turn.replies[-1] != referral):
             turn.error = "incomplete reply"
-        if turn.error:
+        if turn.error and not keep_going:
             return
 
 
@@ -172,12 +178,12 @@ async def socketio_patient(url: str, patient: Patient, referral: str) -> None:
         await client.disconnect()
 
 
-async def run_rest(url: str, crowd: List[Patient], referral: str) -> float:
+async def run_rest(url: str, crowd: List[Patient], referral: str, keep_going: bool = False) -> float:
     """All patients at once over REST; returns the wall-clock seconds."""
     started = time.monotonic()
     connector = aiohttp.TCPConnector(limit=len(crowd))
     async with aiohttp.ClientSession(connector=connector) as session:
-        await asyncio.gather(*(rest_patient(session, url, p, referral) for p in crowd))
+        await asyncio.gather(*(rest_patient(session, url, p, referral, keep_going) for p in crowd))
     return time.monotonic() - started
 
 

@@ -26,7 +26,7 @@ or Telegram conversation that goes on all morning gets slower and slower.
   :data:`HISTORY_EVENTS`), is read whole, exactly as Rasa reads it.
 - :meth:`save` writes the events added since the tracker was read (Rasa counts the
   session's events in the database again on every save).
-- Two indexes make those reads lookups instead of scans as the store grows.
+- Three indexes make those reads lookups instead of scans as the store grows.
 - An SQLite file keeps its connections in a pool and uses write-ahead logging with
   ``synchronous=NORMAL`` (see :func:`set_sqlite_pragmas`).
 
@@ -80,6 +80,7 @@ LISTEN = "action_listen"
 _STORED = "_clinic_stored_events"
 INDEXES = {
     "ix_events_sender_id_type_name_id": ("sender_id", "type_name", "id"),
+    "ix_events_sender_id_type_name_action_name_id": ("sender_id", "type_name", "action_name", "id"),
     "ix_events_sender_id_id": ("sender_id", "id"),
 }
 
@@ -209,12 +210,24 @@ class ClinicTrackerStore(SQLTrackerStore):
             .limit(1)
             .all()
         )
-        latest_slots = (
-            session.query(sa.func.max(event.id))
-            .filter(in_session, event.type_name == SLOT, event.id < cut)
-            .group_by(event.action_name)
+        # The latest event of each slot before the cut: one index lookup per slot of the domain
+        # (a slot event's action_name column holds the slot's name), however long the session.
+        latest = [
+            session.query(event.id)
+            .filter(in_session, event.type_name == SLOT, event.action_name == name, event.id < cut)
+            .order_by(event.id.desc())
+            .limit(1)
+            .subquery()
+            for name in sorted({slot.name for slot in self.domain.slots})
+        ]
+        slots = (
+            session.query(event)
+            .filter(event.id.in_(sa.union_all(*(sa.select(pick.c.id) for pick in latest))))
+            .order_by(event.id)
+            .all()
+            if latest
+            else []
         )
-        slots = session.query(event).filter(event.id.in_(latest_slots.subquery())).order_by(event.id).all()
         recent = session.query(event).filter(in_session, event.id >= cut).order_by(event.id).all()
         return [*start, *slots, *recent]
 

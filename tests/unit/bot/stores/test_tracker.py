@@ -190,7 +190,11 @@ def test_sqlite_uses_a_pool_wal_and_hides_parameters_in_errors(tmp_path, domain)
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
         indexes = {row[1] for row in connection.exec_driver_sql("PRAGMA index_list(events)")}
-    assert {"ix_events_sender_id_type_name_id", "ix_events_sender_id_id"} <= indexes
+    assert {
+        "ix_events_sender_id_type_name_id",
+        "ix_events_sender_id_type_name_action_name_id",
+        "ix_events_sender_id_id",
+    } <= indexes
     assert isinstance(store.engine.pool, sa.pool.QueuePool)
     assert store.engine.hide_parameters
     ClinicTrackerStore(domain, db=str(tmp_path / "t.db"))  # a second replica's start: indexes exist
