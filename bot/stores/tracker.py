@@ -42,7 +42,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 import sqlalchemy as sa
 from rasa.core import tracker_store
@@ -91,9 +91,7 @@ class ClinicTrackerStore(SQLTrackerStore):
     engine: Any  # set by Rasa's SQLTrackerStore.__init__ (and again here for SQLite files)
     sessionmaker: Any
 
-    def __init__(
-        self, domain: Any = None, recent_turns: int = DEFAULT_RECENT_TURNS, **kwargs: Any
-    ) -> None:
+    def __init__(self, domain: Any = None, recent_turns: int = DEFAULT_RECENT_TURNS, **kwargs: Any) -> None:
         """Rasa's SQL store with ``kwargs``; ``recent_turns`` patient turns of a long session are read.
 
         Raises:
@@ -107,6 +105,7 @@ class ClinicTrackerStore(SQLTrackerStore):
                 f"{MIN_RECENT_TURNS}, not {recent_turns!r}"
             )
         self.recent_turns = recent_turns
+        self._sql: Dict[str, Dict[str, Any]] = {}
         super().__init__(domain=domain, **kwargs)
         if is_sqlite_file(self.engine.url):
             self._pool_sqlite()
@@ -157,79 +156,80 @@ class ClinicTrackerStore(SQLTrackerStore):
         setattr(tracker, _STORED, len(tracker.events))
         return tracker
 
-    def _session_filter(self, session: Any, sender_id: str) -> Any:
-        """The filter Rasa's store uses for "the latest session" (from its latest ``session_started``)."""
-        event = self.SQLEvent
-        start = (
-            session.query(sa.func.max(event.timestamp))
-            .filter(event.sender_id == sender_id, event.type_name == SESSION_STARTED)
-            .scalar()
+    def _statements(self, in_session: bool) -> Dict[str, Any]:
+        """The reads of :meth:`_recent_rows` as SQL, built once per store.
+
+        Building them with SQLAlchemy's ORM for every message cost more than running
+        them. ``in_session`` adds Rasa's "latest session" filter.
+        """
+        key = "in_session" if in_session else "whole"
+        built = self._sql.get(key)
+        if built is not None:
+            return built
+        table = self.SQLEvent.__tablename__
+        where = "sender_id = :sender" + (" AND timestamp >= :start" if in_session else "")
+        history = ", ".join(f"'{name}'" for name in HISTORY_EVENTS)  # constants of this module
+        names = sorted({slot.name for slot in self.domain.slots}) if self.domain else []
+        latest = " UNION ALL ".join(
+            f"SELECT id FROM (SELECT id FROM {table} WHERE {where} AND type_name = '{SLOT}' "
+            f"AND action_name = :slot{i} AND id < :cut ORDER BY id DESC LIMIT 1) AS slot{i}"
+            for i in range(len(names))
         )
-        in_session = event.sender_id == sender_id
-        return in_session if start is None else sa.and_(in_session, event.timestamp >= start)
+        built = {
+            "first_turn": sa.text(
+                f"SELECT id FROM {table} WHERE {where} AND type_name = '{USER}' "
+                "ORDER BY id DESC LIMIT 1 OFFSET :skip"
+            ),
+            "cut": sa.text(
+                f"SELECT id FROM {table} WHERE {where} AND type_name = '{ACTION}' "
+                f"AND action_name = '{LISTEN}' AND id < :first ORDER BY id DESC LIMIT 1"
+            ),
+            "changed": sa.text(
+                f"SELECT id FROM {table} WHERE {where} AND type_name IN ({history}) AND id < :cut LIMIT 1"
+            ),
+            "start": sa.text(
+                f"SELECT data FROM {table} WHERE {where} AND type_name = '{SESSION_STARTED}' "
+                "AND id < :cut ORDER BY id DESC LIMIT 1"
+            ),
+            "slots": (
+                sa.text(f"SELECT data FROM {table} WHERE id IN ({latest}) ORDER BY id") if names else None
+            ),
+            "slot_names": {f"slot{i}": name for i, name in enumerate(names)},
+            "recent": sa.text(f"SELECT data FROM {table} WHERE {where} AND id >= :cut ORDER BY id"),
+        }
+        self._sql[key] = built
+        return built
 
     def _recent_rows(self, session: Any, sender_id: str) -> Optional[List[Any]]:
         """The rows that stand for a long session, or ``None`` to read it whole.
 
         The session's start event, the latest ``slot`` event of each slot before the
-        recent turns, then every event from the ``action_listen`` before the first of them.
+        recent turns (one index lookup per slot of the domain: a slot event's
+        ``action_name`` column holds the slot's name), then every event from the
+        ``action_listen`` before the first of them. The session is Rasa's: events from
+        the latest ``session_started`` event's timestamp on (all, if there is none).
         """
-        event = self.SQLEvent
-        in_session = self._session_filter(session, sender_id)
-        first_turn = (
-            session.query(event.id)
-            .filter(in_session, event.type_name == USER)
-            .order_by(event.id.desc())
-            .offset(self.recent_turns - 1)
-            .limit(1)
-            .scalar()
-        )
+        table = self.SQLEvent.__tablename__
+        start = session.execute(
+            sa.text(f"SELECT max(timestamp) FROM {table} WHERE sender_id = :sender AND type_name = :kind"),
+            {"sender": sender_id, "kind": SESSION_STARTED},
+        ).scalar()
+        sql = self._statements(in_session=start is not None)
+        values: Dict[str, Any] = {"sender": sender_id, "start": start}
+        first_turn = session.execute(sql["first_turn"], {**values, "skip": self.recent_turns - 1}).scalar()
         if first_turn is None:
             return None  # a short session
-        cut = (
-            session.query(event.id)
-            .filter(in_session, event.type_name == ACTION, event.action_name == LISTEN, event.id < first_turn)
-            .order_by(event.id.desc())
-            .limit(1)
-            .scalar()
-        )
+        cut = session.execute(sql["cut"], {**values, "first": first_turn}).scalar()
         if cut is None:
             return None
-        changed = (
-            session.query(event.id)
-            .filter(in_session, event.type_name.in_(HISTORY_EVENTS), event.id < cut)
-            .limit(1)
-            .scalar()
-        )
-        if changed is not None:
+        values["cut"] = cut
+        if session.execute(sql["changed"], values).scalar() is not None:
             return None
-        start = (
-            session.query(event)
-            .filter(in_session, event.type_name == SESSION_STARTED, event.id < cut)
-            .order_by(event.id.desc())
-            .limit(1)
-            .all()
-        )
-        # The latest event of each slot before the cut: one index lookup per slot of the domain
-        # (a slot event's action_name column holds the slot's name), however long the session.
-        latest = [
-            session.query(event.id)
-            .filter(in_session, event.type_name == SLOT, event.action_name == name, event.id < cut)
-            .order_by(event.id.desc())
-            .limit(1)
-            .subquery()
-            for name in sorted({slot.name for slot in self.domain.slots})
-        ]
-        slots = (
-            session.query(event)
-            .filter(event.id.in_(sa.union_all(*(sa.select(pick.c.id) for pick in latest))))
-            .order_by(event.id)
-            .all()
-            if latest
-            else []
-        )
-        recent = session.query(event).filter(in_session, event.id >= cut).order_by(event.id).all()
-        return [*start, *slots, *recent]
+        rows = list(session.execute(sql["start"], values))
+        if sql["slots"] is not None:
+            rows += list(session.execute(sql["slots"], {**values, **sql["slot_names"]}))
+        rows += list(session.execute(sql["recent"], values))
+        return rows
 
     # -- writing ----------------------------------------------------------------
 
