@@ -142,7 +142,8 @@ def growth_markdown(results: Dict[str, Any], chart_link: Optional[str]) -> List[
         f"(`bot/stores/tracker.py`) reads the session's last {growth['recent_turns']} patient turns and "
         "the slot values where they begin; Rasa's own SQL store (the same model and endpoints otherwise) "
         "and Rasa's default configuration read the whole session. Median latency (ms) per block of "
-        f"{growth['block']} turns:",
+        f"{growth['block']} turns; \"wrong or missing\" counts turns whose first reply was not the "
+        "expected knowledge answer or whose reply did not end with the referral:",
         "",
         table(header, rows, right_from=2),
         "",
