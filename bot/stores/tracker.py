@@ -42,7 +42,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import sqlalchemy as sa
 from rasa.core import tracker_store
@@ -105,7 +105,7 @@ class ClinicTrackerStore(SQLTrackerStore):
                 f"{MIN_RECENT_TURNS}, not {recent_turns!r}"
             )
         self.recent_turns = recent_turns
-        self._sql: Dict[str, Dict[str, Any]] = {}
+        self._sql: Dict[Tuple[str, ...], Dict[str, Any]] = {}
         super().__init__(domain=domain, **kwargs)
         if is_sqlite_file(self.engine.url):
             self._pool_sqlite()
@@ -162,14 +162,14 @@ class ClinicTrackerStore(SQLTrackerStore):
         Building them with SQLAlchemy's ORM for every message cost more than running
         them. ``in_session`` adds Rasa's "latest session" filter.
         """
-        key = "in_session" if in_session else "whole"
+        names = sorted({slot.name for slot in self.domain.slots}) if self.domain else []
+        key = ("in_session" if in_session else "whole", *names)  # a new model may bring other slots
         built = self._sql.get(key)
         if built is not None:
             return built
         table = self.SQLEvent.__tablename__
         where = "sender_id = :sender" + (" AND timestamp >= :start" if in_session else "")
         history = ", ".join(f"'{name}'" for name in HISTORY_EVENTS)  # constants of this module
-        names = sorted({slot.name for slot in self.domain.slots}) if self.domain else []
         latest = " UNION ALL ".join(
             f"SELECT id FROM (SELECT id FROM {table} WHERE {where} AND type_name = '{SLOT}' "
             f"AND action_name = :slot{i} AND id < :cut ORDER BY id DESC LIMIT 1) AS slot{i}"
