@@ -68,7 +68,7 @@ evaluate: train ## NLU quality (hold-out, out-of-scope, 5-fold CV; vs Rasa defau
 	@$(PY) -m benchmarks.triage
 	@$(PY) -m benchmarks.questions
 
-bench: train ## Speed and memory of the real servers vs Rasa's default configuration (ARGS="--help")
+bench: train ## Speed and memory of the real servers vs Rasa's default; long sessions and a year's store (ARGS="--help")
 	@$(PY) -m benchmarks.bench $(ARGS)
 
 test-scale: train system-packages ## Production topology as processes: 2 Rasa replicas, PostgreSQL, Redis, nginx (deploy/)

@@ -10,6 +10,8 @@ action server code, and measures for each:
   running a scripted multi-turn mix (:mod:`benchmarks.load`), after warm-up messages;
 - the same mix under 10 and 50 concurrent patients: latency, messages per second, errors;
 - the resident memory of both servers after the load;
+- how cost grows (:mod:`benchmarks.growth`): one 400-turn session over REST and socket.io
+  on SQLite and PostgreSQL, and a year's store of a million events (``--no-growth`` skips it);
 
 plus the cold training time of the project's model and the time ``make run`` takes to
 be ready when nothing changed (and that it did not retrain). Every figure is printed

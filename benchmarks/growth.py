@@ -304,12 +304,12 @@ def run_growth(
     }
 
 
-def worst_last_over_first(growth: Dict[str, Any], project_only: bool = True) -> Optional[float]:
+def worst_last_over_first(growth: Dict[str, Any]) -> Optional[float]:
     """The largest last-block/first-block p50 ratio of the project's long conversations."""
     values = [
         run["last_over_first"]
         for label, runs in growth.get("long", {}).items()
-        if not project_only or (label.startswith("ours, "))
+        if label.startswith("ours, ")
         for run in runs.values()
         if run.get("last_over_first") is not None
     ]

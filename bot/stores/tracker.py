@@ -235,7 +235,7 @@ class ClinicTrackerStore(SQLTrackerStore):
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Writes the events added since ``tracker`` was read or last saved."""
-        stored = getattr(tracker, _STORED, None)
+        stored = stored_events(tracker)
         if stored is None:  # a tracker this store did not read (a new conversation): Rasa's own count
             await super().save(tracker)
         else:
@@ -248,7 +248,7 @@ class ClinicTrackerStore(SQLTrackerStore):
 
     async def stream_events(self, tracker: DialogueStateTracker) -> None:
         """Publishes the new events to the event broker, if one is configured."""
-        stored = getattr(tracker, _STORED, None)
+        stored = stored_events(tracker)
         if stored is None or self.event_broker is None:
             await super().stream_events(tracker)
             return
