@@ -97,7 +97,8 @@ def matcher_settings(config: Path = CONFIG) -> Dict[str, float]:
     return {k: float(found[k]) for k in ("item_threshold", "summary_threshold")}
 
 
-async def _parse(model: Path, texts: Sequence[str]) -> List[Dict[str, Any]]:
+async def parse_texts(model: Path, texts: Sequence[str]) -> List[Dict[str, Any]]:
+    """Each text parsed by the trained model, as the Rasa server parses a message."""
     from rasa.core.agent import Agent
 
     agent = Agent.load(str(model))
@@ -207,10 +208,10 @@ def evaluate(model: Path = MODEL, knowledge: Optional[KnowledgeBase] = None) -> 
     responder = Responder(knowledge, load_settings())
     questions = {part: read_questions(part) for part in PARTS}
     everything = [q for part in PARTS for q in questions[part]]
-    parsed = asyncio.run(_parse(model, [q.text for q in everything]))
+    parsed = asyncio.run(parse_texts(model, [q.text for q in everything]))
     by_text = dict(zip((q.text for q in everything), parsed))
     out_of_scope = [m.text for m in read_nlu_file(OUT_OF_SCOPE_DATA) if m.intent == "out_of_scope"]
-    oos_parsed = asyncio.run(_parse(model, out_of_scope))
+    oos_parsed = asyncio.run(parse_texts(model, out_of_scope))
     report: Dict[str, Any] = {"pages": {}, "misses": []}
     # Out-of-scope messages (tests/data/out_of_scope.yml) must still be declined, not answered.
     nobody = Question("", NOT_COVERED, "question", None, "", "out_of_scope")

@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from bot import yamlfile
+
 DEFAULT_SETTINGS_PATH = Path(__file__).parent / "clinic.yml"
 SETTINGS_ENV_VAR = "CLINIC_SETTINGS"
 
@@ -115,11 +117,11 @@ def load_settings(path: Optional[Path] = None) -> ClinicSettings:
     """
     path = Path(path) if path else settings_path()
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yamlfile.safe_load(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise SettingsError(f"{path}: cannot read clinic settings ({error})") from error
     except yaml.YAMLError as error:
-        raise SettingsError(f"{path}: not valid YAML ({error})") from error
+        raise SettingsError(f"{path}: not valid YAML ({yamlfile.problem(error)})") from error
     if not isinstance(raw, dict):
         raise SettingsError(f"{path}: expected a mapping of clinic details")
 

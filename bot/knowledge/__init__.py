@@ -20,6 +20,8 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
+from bot import yamlfile
+
 DEFAULT_KNOWLEDGE_PATH = Path(__file__).parent / "knowledge.yml"
 KNOWLEDGE_ENV_VAR = "KNOWLEDGE_FILE"
 
@@ -803,14 +805,17 @@ def load_knowledge(path: Optional[Path] = None) -> KnowledgeBase:
     """
     path = Path(path) if path else knowledge_path()
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yamlfile.safe_load(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise KnowledgeError(path, None, "(file)", f"cannot be read ({error.strerror})") from error
     except UnicodeDecodeError as error:
         raise KnowledgeError(
             path, None, "(file)", f"is not UTF-8 text ({error.reason} at byte {error.start})"
         ) from error
-    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as error:
+    except yaml.YAMLError as error:
+        problem = yamlfile.problem(error)
+        raise KnowledgeError(path, None, "(file)", f"is not valid YAML ({problem})") from error
+    except (ValueError, TypeError, RecursionError) as error:
         # ValueError: an impossible date such as 2024-13-45; RecursionError: nesting too deep.
         raise KnowledgeError(path, None, "(file)", f"is not valid YAML ({error!r})") from error
     return _Reader(path).knowledge(raw)

@@ -38,6 +38,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, 
 import numpy as np
 import yaml
 
+from bot import yamlfile
 from bot.knowledge import LEVELS, KnowledgeBase, Triage
 from bot.nlp import linear
 from bot.safety.context import current, current_sentences
@@ -325,9 +326,11 @@ def read_examples(
 
     """
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise ExamplesError(f"{path}: cannot be read as YAML ({error})") from error
+        raw = yamlfile.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ExamplesError(f"{path}: cannot be read ({error})") from error
+    except yaml.YAMLError as error:
+        raise ExamplesError(f"{path}: cannot be read as YAML ({yamlfile.problem(error)})") from error
     categories = raw.get("categories") if isinstance(raw, dict) else None
     if not isinstance(categories, dict):
         raise ExamplesError(f"{path}: expected a mapping 'categories' of category -> examples")

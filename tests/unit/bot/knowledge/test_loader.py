@@ -237,6 +237,9 @@ def test_unreadable_and_invalid_yaml(tmp_path):
     with pytest.raises(KnowledgeError, match="cannot be read"):
         load_knowledge(tmp_path / "missing.yml")
     path = tmp_path / "broken.yml"
-    path.write_text("entries: [unclosed\n")
-    with pytest.raises(KnowledgeError, match="not valid YAML"):
+    path.write_text("version: 1\nentries: [unclosed\n")
+    with pytest.raises(KnowledgeError, match="not valid YAML") as raised:
         load_knowledge(path)
+    # Where to look, in words a person can use (not a parser's object address).
+    assert "line 3, column 1:" in str(raised.value)
+    assert "object at 0x" not in str(raised.value)
