@@ -45,8 +45,12 @@ from bot.safety.triage import (
     NONE,
     TriageModel,
     assess,
+    examples_paths,
+    guard_names,
     guard_training_set,
     mentions_recent_procedure,
+    read_examples,
+    training_set,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -332,6 +336,40 @@ def cross_validate(settings: Mapping[str, float], folds: int = 5, seed: int = 20
     }
 
 
+def by_writer(
+    settings: Mapping[str, float],
+    paths: Optional[Sequence[Path]] = None,
+    negatives: Optional[Sequence[str]] = None,
+) -> Dict[str, Any]:
+    """Leave one writer out: train without one examples file, score on that file's own texts.
+
+    Each examples file comes from its own writer, so this asks what the held-out
+    files ask (ways of saying things no training text used) without reading them:
+    the figures to compare changes to the classifier by. Scored like everything here
+    (rules + classifier + procedure context), on each file's texts as written (no
+    made-up stories or typos); the knowledge file's phrasings always stay in training.
+    """
+    knowledge = load_knowledge()
+    triage = knowledge.triage
+    thresholds = {k: settings.get(k, v) for k, v in DEFAULT_THRESHOLDS.items()}
+    negatives = negatives_from_training() if negatives is None else negatives
+    names = guard_names(knowledge)
+    paths = examples_paths() if paths is None else paths
+    result: Dict[str, Any] = {}
+    for left_out in paths:
+        # The phrasings go with whichever file comes first, so they stay in training.
+        others = [p for p in paths if p != left_out]
+        texts, labels = training_set(triage, negatives, paths=others, names=names)
+        own = read_examples(triage, left_out, phrasings=False)
+        model = TriageModel.fit(texts, labels, C=float(settings.get("C", 10.0)))
+        cases = [
+            Case(text=t, level=triage.level_of(c) if c != NONE else NONE, category=c, origin=left_out.name)
+            for t, c in own
+        ]
+        result[left_out.name] = score(cases, triage, model, thresholds)
+    return result
+
+
 # ---------------------------------------------------------------------- output
 
 
@@ -446,8 +484,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument(
         "--tune", action="store_true", help="also sweep thresholds in 5-fold CV on the training data"
     )
+    parser.add_argument(
+        "--by-writer",
+        action="store_true",
+        help="only leave each examples file out in turn and score on it (no held-out figures, no doc)",
+    )
     args = parser.parse_args(argv)
     settings = guard_settings()
+    if args.by_writer:
+        return print_by_writer(by_writer(settings), args.out)
     report = evaluate(settings)
     if args.tune:
         report["cross_validation"] = cross_validate(settings)
@@ -483,6 +528,28 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             )
             print(f"  CV {level}: threshold:recall/false-alarms {cells}")
     print(f"Written to {args.out / 'report.md'}" + ("" if args.no_doc else f" and {args.doc}"))
+    return 0
+
+
+def print_by_writer(result: Mapping[str, Any], out: Path) -> int:
+    """Prints the leave-one-writer-out figures (each level's recall, false alarms) and their sum."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "by_writer.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    totals: Dict[str, List[int]] = defaultdict(lambda: [0, 0])
+    print("Leave one writer out (train without the file, score on it):")
+    for name, part in result.items():
+        cells = []
+        for level, t in part["levels"].items():
+            caught = round((t["recall"] or 0) * t["total"])
+            totals[level][0] += caught
+            totals[level][1] += t["total"]
+            cells.append(f"{level} {caught}/{t['total']}")
+        neg = part["negatives"]
+        totals["false alarms"][0] += neg["false_alarms"]
+        totals["false alarms"][1] += neg["total"]
+        print(f"  {name:24} " + "  ".join(cells) + f"  false alarms {neg['false_alarms']}/{neg['total']}")
+    print("  all: " + "  ".join(f"{k} {a}/{b} ({fmt(a / b if b else None)})" for k, (a, b) in totals.items()))
+    print(f"Written to {out / 'by_writer.json'}")
     return 0
 
 

@@ -391,13 +391,17 @@ def guard_training_set(knowledge: KnowledgeBase, negatives: Iterable[str]) -> Tu
     examples of every other intent), every procedure name and alias alone and with
     "the"/"my", and the made-up stories.
     """
-    names = [
+    return training_set(knowledge.triage, negatives, names=guard_names(knowledge))
+
+
+def guard_names(knowledge: KnowledgeBase) -> List[str]:
+    """Every procedure name and alias alone, with "the"/"my", and told of as done: never red flags."""
+    return [
         form
         for aliases in knowledge.aliases().values()
         for a in aliases
         for form in (a, f"the {a}", f"my {a}", _told_of(a))
     ]
-    return training_set(knowledge.triage, negatives, names=names)
 
 
 _WHEN = ("yesterday", "this morning", "today", "on monday", "last week", "two days ago", "on friday", "last night")
