@@ -164,7 +164,12 @@ def negatives_from_training() -> List[str]:
 def train(triage: Triage, settings: Mapping[str, float]) -> TriageModel:
     """The classifier exactly as ``TriageGuard.train`` fits it."""
     texts, labels = guard_training_set(load_knowledge(), negatives_from_training())
-    return TriageModel.fit(texts, labels, C=float(settings.get("C", 10.0)))
+    return TriageModel.fit(
+        texts,
+        labels,
+        C=float(settings.get("C", 10.0)),
+        embedding_weight=float(settings.get("embedding_weight", 0.0)),
+    )
 
 
 @dataclass
@@ -305,7 +310,10 @@ def cross_validate(settings: Mapping[str, float], folds: int = 5, seed: int = 20
         test = set(order[fold::folds])
         train_idx = [i for i in order if i not in test]
         model = TriageModel.fit(
-            [texts[i] for i in train_idx], [labels[i] for i in train_idx], C=float(settings.get("C", 10.0))
+            [texts[i] for i in train_idx],
+            [labels[i] for i in train_idx],
+            C=float(settings.get("C", 10.0)),
+            embedding_weight=float(settings.get("embedding_weight", 0.0)),
         )
         test_idx = sorted(test)
         probabilities = model.probabilities([texts[i] for i in test_idx])
@@ -361,7 +369,12 @@ def by_writer(
         others = [p for p in paths if p != left_out]
         texts, labels = training_set(triage, negatives, paths=others, names=names)
         own = read_examples(triage, left_out, phrasings=False)
-        model = TriageModel.fit(texts, labels, C=float(settings.get("C", 10.0)))
+        model = TriageModel.fit(
+            texts,
+            labels,
+            C=float(settings.get("C", 10.0)),
+            embedding_weight=float(settings.get("embedding_weight", 0.0)),
+        )
         cases = [
             Case(text=t, level=triage.level_of(c) if c != NONE else NONE, category=c, origin=left_out.name)
             for t, c in own
@@ -489,8 +502,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         action="store_true",
         help="only leave each examples file out in turn and score on it (no held-out figures, no doc)",
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a TriageGuard setting of config.yml for this run (e.g. embedding_weight=2)",
+    )
     args = parser.parse_args(argv)
     settings = guard_settings()
+    for assignment in args.set:
+        key, _, value = assignment.partition("=")
+        settings[key.strip()] = float(value)
     if args.by_writer:
         return print_by_writer(by_writer(settings), args.out)
     report = evaluate(settings)

@@ -244,7 +244,7 @@ class TriageGuard(GraphComponent):
     @staticmethod
     def get_default_config() -> Dict[str, Any]:
         """Thresholds on a level's summed probability (``bot.safety.triage``)."""
-        return {**DEFAULT_THRESHOLDS, "C": 10.0, "fallback_threshold": 0.25}
+        return {**DEFAULT_THRESHOLDS, "C": 10.0, "embedding_weight": 0.0, "fallback_threshold": 0.25}
 
     def __init__(
         self,
@@ -338,7 +338,12 @@ class TriageGuard(GraphComponent):
             if e.get(TEXT) and e.get(INTENT) not in (EMERGENCY_INTENT, None)
         ]
         texts, labels = guard_training_set(load_knowledge(), negatives)
-        self.model = TriageModel.fit(texts, labels, C=float(self._config["C"]))
+        self.model = TriageModel.fit(
+            texts,
+            labels,
+            C=float(self._config["C"]),
+            embedding_weight=float(self._config["embedding_weight"]),
+        )
         with self._model_storage.write_to(self._resource) as directory:
             self.model.save(directory)
         return self._resource

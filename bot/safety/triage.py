@@ -41,6 +41,7 @@ import yaml
 from bot import yamlfile
 from bot.knowledge import LEVELS, KnowledgeBase, Triage
 from bot.nlp import linear
+from bot.nlp.sentence_encoder import get_encoder
 from bot.safety.context import current, current_sentences
 from bot.safety.red_flags import SELF_HARM, detect_red_flags, normalise
 
@@ -178,6 +179,13 @@ def readings(text: str, label: str) -> List[str]:
     return [now]
 
 
+def _embeddings(texts: Sequence[str], weight: float) -> Any:
+    """The texts' sentence embeddings times ``weight``, as a sparse block beside the n-grams."""
+    from scipy.sparse import csr_matrix
+
+    return csr_matrix(get_encoder().encode(texts).astype(np.float64) * weight)
+
+
 class TriageModel:
     """Logistic regression over TF-IDF word and character n-grams: categories and ``none``."""
 
@@ -187,12 +195,20 @@ class TriageModel:
         classes: Sequence[str] = (),
         coefficients: Optional[np.ndarray] = None,
         intercepts: Optional[np.ndarray] = None,
+        embedding_weight: float = 0.0,
     ) -> None:
-        """A model; untrained (it predicts ``none``) unless the fitted parts are given."""
+        """A model; untrained (it predicts ``none``) unless the fitted parts are given.
+
+        ``embedding_weight``: when above 0, each text's sentence embedding
+        (:mod:`bot.nlp.sentence_encoder`), times this weight, is read beside its
+        n-grams, so a red flag said in words the examples never used ("I don't
+        want to wake up tomorrow") is still near the ones they did.
+        """
         self.vectorizers = vectorizers
         self.classes = list(classes)
         self.coefficients = coefficients
         self.intercepts = intercepts
+        self.embedding_weight = float(embedding_weight)
 
     @property
     def trained(self) -> bool:
@@ -207,7 +223,12 @@ class TriageModel:
 
     @classmethod
     def fit(
-        cls, texts: Sequence[str], labels: Sequence[str], C: float = 10.0, positive_weight: float = 1.0
+        cls,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        C: float = 10.0,
+        positive_weight: float = 1.0,
+        embedding_weight: float = 0.0,
     ) -> TriageModel:
         """Fits the model; each red-flag example weighs ``positive_weight`` times an ordinary one.
 
@@ -222,7 +243,10 @@ class TriageModel:
         kept = [(t, label) for t, label in kept if t]
         clean, labels = [t for t, _ in kept], [label for _, label in kept]
         vectorizers = _vectorizers()
-        matrix = hstack([v.fit_transform(clean) for v in vectorizers], format="csr")
+        blocks = [v.fit_transform(clean) for v in vectorizers]
+        if embedding_weight > 0:
+            blocks.append(_embeddings(clean, embedding_weight))
+        matrix = hstack(blocks, format="csr")
         weights = np.array([1.0 if label == NONE else positive_weight for label in labels])
         model = LogisticRegression(C=C, max_iter=4000, random_state=2024, solver="lbfgs").fit(
             matrix, list(labels), sample_weight=weights
@@ -232,6 +256,7 @@ class TriageModel:
             [str(c) for c in model.classes_],
             np.asarray(model.coef_, dtype=np.float64),
             np.asarray(model.intercept_, dtype=np.float64),
+            embedding_weight,
         )
 
     def probabilities(self, texts: Sequence[str]) -> List[Dict[str, float]]:
@@ -275,7 +300,10 @@ class TriageModel:
         from scipy.sparse import hstack
 
         vectorizers, coefficients, intercepts = self._fitted()
-        features = hstack([v.transform(texts) for v in vectorizers], format="csr")
+        blocks = [v.transform(texts) for v in vectorizers]
+        if self.embedding_weight > 0:
+            blocks.append(_embeddings(texts, self.embedding_weight))
+        features = hstack(blocks, format="csr")
         scores = linear.scores(features, coefficients, intercepts)
         scores -= scores.max(axis=1, keepdims=True)
         exp = np.exp(scores)
@@ -290,6 +318,7 @@ class TriageModel:
         settings = {
             "classes": self.classes,
             "vocabularies": [{k: int(i) for k, i in v.vocabulary_.items()} for v in vectorizers],
+            "embedding_weight": self.embedding_weight,
         }
         (directory / SETTINGS_FILE).write_text(json.dumps(settings), encoding="utf-8")
         idfs = {f"idf_{i}": v.idf_ for i, v in enumerate(vectorizers)}
@@ -308,7 +337,10 @@ class TriageModel:
         vectorizers = _vectorizers(settings["vocabularies"])
         for vectorizer, idf in zip(vectorizers, idfs):
             vectorizer.idf_ = idf
-        return cls(vectorizers, settings["classes"], coefficients, intercepts)
+        embedding_weight = float(settings.get("embedding_weight", 0.0))
+        if embedding_weight > 0:
+            get_encoder()  # loaded now, not in the first patient's message
+        return cls(vectorizers, settings["classes"], coefficients, intercepts, embedding_weight)
 
 
 class ExamplesError(ValueError):

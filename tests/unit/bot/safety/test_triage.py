@@ -8,6 +8,7 @@ import pytest
 from bot.safety.triage import (
     EXAMPLES_PATH,
     NONE,
+    SELF_HARM,
     ExamplesError,
     TriageModel,
     assess,
@@ -261,3 +262,19 @@ def test_saying_only_that_a_procedure_happened_is_trained_as_ordinary(knowledge)
     told = {_told_of(a) for aliases in knowledge.aliases().values() for a in aliases}
     assert told <= ordinary
     assert all(len(t.split()) >= 4 for t in told)
+
+
+def test_a_model_with_embeddings_reads_meaning_and_saves_its_weight(tmp_path):
+    texts = [t for texts in SMALL.values() for t in texts]
+    labels = [label for label, texts in SMALL.items() for _ in texts]
+    model = TriageModel.fit(texts, labels, embedding_weight=2.0)
+    plain = TriageModel.fit(texts, labels)
+    veiled = ["i won't be around to bother anyone much longer"]
+    assert model.probabilities(veiled)[0][SELF_HARM] > plain.probabilities(veiled)[0][SELF_HARM]
+    model.save(tmp_path / "model")
+    loaded = TriageModel.load(tmp_path / "model")
+    assert loaded.embedding_weight == 2.0
+    for before, after in zip(
+        model.probabilities(veiled + texts[:3]), loaded.probabilities(veiled + texts[:3])
+    ):
+        assert all(abs(before[k] - after[k]) < 1e-12 for k in before)
