@@ -12,7 +12,7 @@ SLOW := e2e or nlu or browser or scale or bench
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-install: ## Find Python 3.8-3.10, build .venv, install the pinned requirements and the widget's npm packages
+install: ## Find Python 3.10, build .venv, install the pinned requirements and the widget's npm packages
 	@bash scripts/setup.sh
 
 spacy: install ## Build the project's spaCy pipeline from the knowledge file

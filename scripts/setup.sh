@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Builds .venv with a Python that Rasa 3.6 supports (3.8, 3.9 or 3.10) and installs
+# Builds .venv with Python 3.10 (Rasa 3.6 supports 3.8-3.10, but the pinned packages,
+# among them onnxruntime 1.23, anyio 4 and boto3, need 3.10) and installs
 # the pinned requirements, and the chat widget's npm packages (package-lock.json,
 # `npm ci`). Re-running it does nothing when nothing changed.
 #
-# Where it looks for Python, in order: $PYTHON, then python3.10 / python3.9 /
-# python3.8 / python3 on PATH, then pyenv's installed versions, then `uv python find`.
+# Where it looks for Python, in order: $PYTHON, then python3.10 / python3 on PATH,
+# then pyenv's installed 3.10 versions, then `uv python find 3.10`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,32 +13,32 @@ VENV=${VENV:-.venv}
 REQUIREMENTS=requirements/dev.txt
 
 supported() {
-  # prints the version when "$1" runs and is 3.8-3.10
+  # prints the version when "$1" runs and is 3.10
   "$1" -c 'import sys, venv, ensurepip
 v = sys.version_info[:2]
-print("%d.%d" % v) if (3, 8) <= v <= (3, 10) else sys.exit(1)' 2>/dev/null
+print("%d.%d" % v) if v == (3, 10) else sys.exit(1)' 2>/dev/null
 }
 
 find_python() {
   local candidate
   if [ -n "${PYTHON:-}" ]; then
     if supported "$PYTHON" >/dev/null; then echo "$PYTHON"; return 0; fi
-    echo "error: PYTHON=$PYTHON is not a working Python 3.8-3.10 with venv" >&2
+    echo "error: PYTHON=$PYTHON is not a working Python 3.10 with venv" >&2
     return 1
   fi
-  for candidate in python3.10 python3.9 python3.8 python3; do
+  for candidate in python3.10 python3; do
     if command -v "$candidate" >/dev/null 2>&1 && supported "$candidate" >/dev/null; then
       command -v "$candidate"; return 0
     fi
   done
   local root=${PYENV_ROOT:-$HOME/.pyenv}
-  for minor in 3.10 3.9 3.8; do
+  for minor in 3.10; do
     for candidate in $(ls -d "$root"/versions/"$minor".*/bin/python 2>/dev/null | sort -V -r); do
       if supported "$candidate" >/dev/null; then echo "$candidate"; return 0; fi
     done
   done
   if command -v uv >/dev/null 2>&1; then
-    for minor in 3.10 3.9 3.8; do
+    for minor in 3.10; do
       candidate=$(uv python find "$minor" 2>/dev/null || true)
       if [ -n "$candidate" ] && supported "$candidate" >/dev/null; then echo "$candidate"; return 0; fi
     done
@@ -91,7 +92,8 @@ fi
 
 if ! python=$(find_python); then
   cat >&2 <<'MSG'
-error: Rasa Open Source 3.6 needs Python 3.8, 3.9 or 3.10 (with the venv module), and none was found.
+error: this project needs Python 3.10 (with the venv module), and none was found.
+(Rasa Open Source 3.6 runs on 3.8-3.10; the pinned packages it uses here need 3.10.)
 Install one of these, then run the command again:
   - Ubuntu 22.04:   sudo apt-get install python3.10 python3.10-venv
   - pyenv:          pyenv install 3.10.13        (any Linux or macOS; Debian 12 has no python3.10 package)
