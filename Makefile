@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 export RASA_TELEMETRY_ENABLED := false
+# Training and benchmark runs keep sentence embeddings here between processes (bot/nlp/sentence_encoder.py).
+export SENTENCE_EMBEDDING_CACHE ?= $(CURDIR)/build/sentence_embeddings.npz
 VENV := .venv
 PY := $(VENV)/bin/python
 # The slow suites' pytest markers (pyproject.toml); every other test is in tests/unit.

@@ -19,7 +19,7 @@ if [ "${FORCE:-0}" = 1 ] || [ ! -f "$PIPELINE/.inputs.sha256" ] || [ "$(cat "$PI
   echo "$spacy_hash" > "$PIPELINE/.inputs.sha256"
 fi
 
-model_inputs=(config.yml domain.yml data/*.yml bot/nlp/*.py bot/safety/*.py bot/safety/*.yml bot/knowledge/knowledge.yml "$PIPELINE/.inputs.sha256" requirements/server.txt)
+model_inputs=(config.yml domain.yml data/*.yml bot/nlp/*.py bot/safety/*.py bot/safety/*.yml bot/knowledge/knowledge.yml "$PIPELINE/.inputs.sha256" requirements/server.txt requirements/model.txt)
 model_hash=$(inputs_hash "${model_inputs[@]}")
 if [ "${FORCE:-0}" != 1 ] && [ -f "$MODEL" ] && [ -f models/.inputs.sha256 ] && [ "$(cat models/.inputs.sha256)" = "$model_hash" ]; then
   echo "Model $MODEL is up to date (nothing it is trained from changed)."

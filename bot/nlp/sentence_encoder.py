@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import os
 import struct
 import unicodedata
 from collections import OrderedDict
@@ -37,6 +38,10 @@ DIMENSION = 384
 HEADS = 12
 MAX_TOKENS = 256  # the model's max_seq_length (sentence_bert_config.json)
 _MEMO_SIZE = 50_000
+#: Where batch jobs (training, benchmarks) keep embeddings between processes; unset: nowhere.
+CACHE_ENV_VAR = "SENTENCE_EMBEDDING_CACHE"
+_DISK_BATCH = 256  # texts to encode at once before the disk cache is used (never a chat message)
+_DISK_LIMIT = 300_000  # entries; beyond this the cache starts again
 
 
 class EncoderMissing(RuntimeError):
@@ -298,14 +303,63 @@ def _graph(weights: Dict[str, np.ndarray], layers: int) -> bytes:
     return model.SerializeToString()
 
 
+class DiskCache:
+    """Embeddings of texts encoded by earlier processes, in one .npz file.
+
+    Each ``rasa train`` and benchmark run is a new process that would encode the same
+    27,000 triage examples again (about a minute and a half on one core); with the
+    cache only new texts are encoded. Entries are keyed by the text's sha256 and the
+    file by the weights' sha256: other weights, or an unreadable file, mean an empty
+    cache. Written to a temporary file and renamed, so a reader never sees half a file.
+    """
+
+    def __init__(self, path: Path) -> None:
+        """A cache in ``path`` (read on first use)."""
+        self.path = path
+        self._entries: Optional[Dict[bytes, np.ndarray]] = None
+
+    @staticmethod
+    def key(text: str) -> bytes:
+        """The entry key of ``text``."""
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+
+    def entries(self) -> Dict[bytes, np.ndarray]:
+        """Every cached ``{key: embedding}``."""
+        if self._entries is None:
+            self._entries = {}
+            try:
+                with np.load(self.path, allow_pickle=False) as data:
+                    if str(data["weights"]) == WEIGHTS_SHA256:
+                        keys, vectors = data["keys"], data["vectors"]
+                        self._entries = {k.tobytes(): v for k, v in zip(keys, vectors)}
+            except (OSError, KeyError, ValueError):
+                pass
+        return self._entries
+
+    def save(self, new: Dict[bytes, np.ndarray]) -> None:
+        """Adds ``new`` entries and writes the file."""
+        entries = self.entries()
+        if len(entries) + len(new) > _DISK_LIMIT:
+            entries.clear()
+        entries.update(new)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        keys = np.frombuffer(b"".join(entries), dtype=np.uint8).reshape(len(entries), 32)
+        vectors = np.vstack(list(entries.values())).astype(np.float32)
+        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        with open(temporary, "wb") as handle:
+            np.savez(handle, weights=np.array(WEIGHTS_SHA256), keys=keys, vectors=vectors)
+        os.replace(temporary, self.path)
+
+
 class SentenceEncoder:
     """all-MiniLM-L6-v2: ``encode(texts)`` gives one unit-length 384-vector per text."""
 
-    def __init__(self, directory: Path, threads: int = 1) -> None:
+    def __init__(self, directory: Path, threads: int = 1, cache: Optional[DiskCache] = None) -> None:
         """Reads and checks the weights in ``directory`` and builds the runtime graph.
 
         ``threads``: onnxruntime's threads per run. One is fastest for a chat
         message on a small server (the two cores serve two conversations).
+        ``cache``: where large batches look for texts encoded before.
         """
         import onnxruntime
 
@@ -331,6 +385,7 @@ class SentenceEncoder:
             _graph(weights, layers), options, providers=["CPUExecutionProvider"]
         )
         self._memo: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.cache = cache
 
     def _forward(self, batch: List[List[int]]) -> np.ndarray:
         """Mean-pooled, normalised embeddings of token id lists (padded to the longest)."""
@@ -354,8 +409,9 @@ class SentenceEncoder:
     def encode(self, texts: Iterable[str], batch_size: int = 32) -> np.ndarray:
         """One row per text.
 
-        Texts seen before come from a memo (at most 50,000 kept); the rest are run
-        in batches of similar length.
+        Texts seen before come from a memo (at most 50,000 kept), or, in a batch of
+        256 or more new texts, from the disk cache when there is one; the rest are
+        run in batches of similar length.
         """
         texts = list(texts)
         out = np.zeros((len(texts), DIMENSION), dtype=np.float32)
@@ -367,20 +423,35 @@ class SentenceEncoder:
                 out[row] = known
             else:
                 todo.setdefault(text, []).append(row)
+        disk = self.cache if self.cache is not None and len(todo) >= _DISK_BATCH else None
+        if disk is not None:
+            entries = disk.entries()
+            for text in list(todo):
+                vector = entries.get(DiskCache.key(text))
+                if vector is not None:
+                    out[todo.pop(text)] = vector
+                    self._memo[text] = vector
         if todo:
             tokenized = sorted(((self.tokenizer.encode(t), t) for t in todo), key=lambda p: len(p[0]))
             for start in range(0, len(tokenized), batch_size):
                 chunk = tokenized[start : start + batch_size]
                 vectors = self._forward([tokens for tokens, _ in chunk])
-                for (_, text), vector in zip(chunk, vectors):
-                    out[todo[text]] = vector
-                    self._memo[text] = vector
-            while len(self._memo) > _MEMO_SIZE:
-                self._memo.popitem(last=False)
+                for (_, text), row_vector in zip(chunk, vectors):
+                    out[todo[text]] = row_vector
+                    self._memo[text] = row_vector
+            if disk is not None:
+                disk.save({DiskCache.key(text): self._memo[text] for text in todo if text in self._memo})
+        while len(self._memo) > _MEMO_SIZE:
+            self._memo.popitem(last=False)
         return out
 
 
 @lru_cache(maxsize=1)
 def get_encoder() -> SentenceEncoder:
-    """The one encoder of this process, loaded on first use (about 0.5 s)."""
-    return SentenceEncoder(model_dir())
+    """The one encoder of this process, loaded on first use (about a second).
+
+    Batch jobs share a disk cache when ``$SENTENCE_EMBEDDING_CACHE`` names its file
+    (the Makefile sets ``build/sentence_embeddings.npz``).
+    """
+    path = os.environ.get(CACHE_ENV_VAR)
+    return SentenceEncoder(model_dir(), cache=DiskCache(Path(path)) if path else None)

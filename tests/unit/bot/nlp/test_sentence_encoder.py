@@ -114,3 +114,27 @@ def test_a_missing_package_says_how_to_install_it(monkeypatch):
     monkeypatch.setattr(sentence_encoder.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(EncoderMissing, match="make install"):
         sentence_encoder.model_dir()
+
+
+def test_large_batches_share_a_disk_cache_between_processes(tmp_path, monkeypatch):
+    path = tmp_path / "cache" / "embeddings.npz"
+    texts = [f"question number {i} about the injection" for i in range(sentence_encoder._DISK_BATCH)]
+    first = SentenceEncoder(sentence_encoder.model_dir(), cache=sentence_encoder.DiskCache(path))
+    expected = first.encode(texts)
+    assert path.is_file() and not list(path.parent.glob("*.tmp"))
+    second = SentenceEncoder(sentence_encoder.model_dir(), cache=sentence_encoder.DiskCache(path))
+
+    def not_again(batch):
+        raise AssertionError(f"encoded {len(batch)} texts the cache holds")
+
+    monkeypatch.setattr(second, "_forward", not_again)
+    assert np.array_equal(second.encode(texts), expected)
+    # A short batch (a chat message) never reads the file.
+    third = SentenceEncoder(sentence_encoder.model_dir(), cache=sentence_encoder.DiskCache(path))
+    third.encode(texts[:3])
+    assert third.cache._entries is None
+    monkeypatch.setenv(sentence_encoder.CACHE_ENV_VAR, str(path))
+    assert sentence_encoder.get_encoder.__wrapped__().cache.path == path
+    # Another model's file is ignored.
+    monkeypatch.setattr(sentence_encoder, "WEIGHTS_SHA256", "0" * 64)
+    assert sentence_encoder.DiskCache(path).entries() == {}
