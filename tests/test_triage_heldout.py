@@ -18,10 +18,12 @@ from benchmarks.triage import evaluate, read_heldout
 
 pytestmark = pytest.mark.nlu
 
-MIN_RECALL = {"emergency": 0.97, "crisis": 0.94, "urgent": 0.94}  # 2026-12-07: 0.978, 0.949, 0.947
+# With sentence embeddings (2026-12-07): 0.987, 0.956, 0.960; n-grams alone were 0.978, 0.949, 0.947.
+MIN_RECALL = {"emergency": 0.98, "crisis": 0.95, "urgent": 0.95}
 MIN_CRISIS_LINE_SHOWN = 0.90  # crisis messages that got the crisis line at all (level or gentle line)
-MAX_FALSE_ALARM_RATE = 0.07  # 2026-12-07: 0.069 (31 of 451)
-MAX_QUESTION_FALSE_ALARMS = 4  # 2026-12-07: 2 of 484 (NLU hold-out and out-of-scope sets)
+MAX_FALSE_ALARM_RATE = 0.066  # 2026-12-07: 0.064 (29 of 451; n-grams alone 31)
+# 2026-12-07: 6 of 484 (NLU hold-out and out-of-scope sets; n-grams alone 2): the price of the embeddings.
+MAX_QUESTION_FALSE_ALARMS = 7
 
 
 @pytest.fixture(scope="module")
