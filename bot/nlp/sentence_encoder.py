@@ -23,6 +23,7 @@ import importlib.util
 import json
 import os
 import struct
+import tempfile
 import unicodedata
 from collections import OrderedDict
 from functools import lru_cache
@@ -381,9 +382,15 @@ class SentenceEncoder:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        self._session = onnxruntime.InferenceSession(
-            _graph(weights, layers), options, providers=["CPUExecutionProvider"]
-        )
+        # From a temporary file, not from bytes: a session made from bytes keeps them
+        # (90 MB more for the server's whole life).
+        with tempfile.TemporaryDirectory(prefix="sentence-encoder-") as temporary:
+            graph = Path(temporary) / "all-MiniLM-L6-v2.onnx"
+            graph.write_bytes(_graph(weights, layers))
+            del weights
+            self._session = onnxruntime.InferenceSession(
+                str(graph), options, providers=["CPUExecutionProvider"]
+            )
         self._memo: OrderedDict[str, np.ndarray] = OrderedDict()
         self.cache = cache
 
@@ -409,9 +416,9 @@ class SentenceEncoder:
     def encode(self, texts: Iterable[str], batch_size: int = 32) -> np.ndarray:
         """One row per text.
 
-        Texts seen before come from a memo (at most 50,000 kept), or, in a batch of
-        256 or more new texts, from the disk cache when there is one; the rest are
-        run in batches of similar length.
+        Texts seen before in a batch of 256 or more new texts come from a memo (at
+        most 50,000 kept) or from the disk cache when there is one; the rest are run
+        in batches of similar length. A text repeated within one call is run once.
         """
         texts = list(texts)
         out = np.zeros((len(texts), DIMENSION), dtype=np.float32)
@@ -423,7 +430,10 @@ class SentenceEncoder:
                 out[row] = known
             else:
                 todo.setdefault(text, []).append(row)
-        disk = self.cache if self.cache is not None and len(todo) >= _DISK_BATCH else None
+        # Only batch jobs fill the memo and use the disk: a server's chat messages
+        # rarely repeat, and would only grow its memory.
+        large = len(todo) >= _DISK_BATCH
+        disk = self.cache if self.cache is not None and large else None
         if disk is not None:
             entries = disk.entries()
             for text in list(todo):
@@ -438,7 +448,8 @@ class SentenceEncoder:
                 vectors = self._forward([tokens for tokens, _ in chunk])
                 for (_, text), row_vector in zip(chunk, vectors):
                     out[todo[text]] = row_vector
-                    self._memo[text] = row_vector
+                    if large:
+                        self._memo[text] = row_vector
             if disk is not None:
                 disk.save({DiskCache.key(text): self._memo[text] for text in todo if text in self._memo})
         while len(self._memo) > _MEMO_SIZE:

@@ -45,9 +45,10 @@ def test_embeddings_match_sentence_transformers(encoder, reference):
     assert np.allclose(np.linalg.norm(batched, axis=1), 1.0, atol=1e-5)
 
 
-def test_repeated_texts_come_from_the_memo_and_keep_their_rows(encoder):
+def test_repeated_texts_are_run_once_and_keep_their_rows(encoder):
     texts = ["what is a nerve block", "what is a nerve block", "is it safe"]
     first = encoder.encode(texts)
+    assert "is it safe" not in encoder._memo, "a chat message does not grow the memo"
     assert np.array_equal(first[0], first[1]) and not np.array_equal(first[0], first[2])
     assert np.array_equal(encoder.encode(texts[::-1]), first[::-1])
     assert encoder.encode([]).shape == (0, sentence_encoder.DIMENSION)
