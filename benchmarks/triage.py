@@ -164,6 +164,11 @@ def negatives_from_training() -> List[str]:
 def train(triage: Triage, settings: Mapping[str, float]) -> TriageModel:
     """The classifier exactly as ``TriageGuard.train`` fits it."""
     texts, labels = guard_training_set(load_knowledge(), negatives_from_training())
+    return fit(texts, labels, settings)
+
+
+def fit(texts: Sequence[str], labels: Sequence[str], settings: Mapping[str, float]) -> TriageModel:
+    """A classifier with ``TriageGuard``'s settings (``C``, ``embedding_weight``)."""
     return TriageModel.fit(
         texts,
         labels,
@@ -309,12 +314,7 @@ def cross_validate(settings: Mapping[str, float], folds: int = 5, seed: int = 20
     for fold in range(folds):
         test = set(order[fold::folds])
         train_idx = [i for i in order if i not in test]
-        model = TriageModel.fit(
-            [texts[i] for i in train_idx],
-            [labels[i] for i in train_idx],
-            C=float(settings.get("C", 10.0)),
-            embedding_weight=float(settings.get("embedding_weight", 0.0)),
-        )
+        model = fit([texts[i] for i in train_idx], [labels[i] for i in train_idx], settings)
         test_idx = sorted(test)
         probabilities = model.probabilities([texts[i] for i in test_idx])
         for i, probability in zip(test_idx, probabilities):
@@ -369,12 +369,7 @@ def by_writer(
         others = [p for p in paths if p != left_out]
         texts, labels = training_set(triage, negatives, paths=others, names=names)
         own = read_examples(triage, left_out, phrasings=False)
-        model = TriageModel.fit(
-            texts,
-            labels,
-            C=float(settings.get("C", 10.0)),
-            embedding_weight=float(settings.get("embedding_weight", 0.0)),
-        )
+        model = fit(texts, labels, settings)
         cases = [
             Case(text=t, level=triage.level_of(c) if c != NONE else NONE, category=c, origin=left_out.name)
             for t, c in own

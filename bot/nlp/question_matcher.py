@@ -45,7 +45,6 @@ from scipy.sparse import csr_matrix, hstack
 from bot.knowledge import KnowledgeBase, get_knowledge, knowledge_path
 from bot.nlp import linear
 from bot.nlp.intent_classifier import PROCEDURE_PLACEHOLDER, _vectorizers, masked_text
-from bot.nlp.sentence_encoder import get_encoder
 from bot.nlp.spacy_pipeline import plural_forms
 from bot.questions import CONDITIONS, MATCH_KEY, OTHER, conditions_named, decisions, summary_label
 from bot.replies import INFORM, INTENT_TOPICS
@@ -170,12 +169,6 @@ class QuestionModel:
     than a multinomial model (``lbfgs``) and, on the development questions, serves
     the right item as often for fewer wrong ones; ``solver: lbfgs`` gives the
     multinomial model (softmax) instead.
-
-    With ``embedding_weight`` above 0, a second one-vs-rest model reads each text's
-    sentence embedding (:mod:`bot.nlp.sentence_encoder`, regularised by
-    ``embedding_C``), and the probabilities are the two models' weighted average:
-    the embedding knows that "is it ok to get in the pool" is about swimming, which
-    no paraphrase's n-grams may say.
     """
 
     DEFAULTS: Dict[str, Any] = {
@@ -187,8 +180,6 @@ class QuestionModel:
         "solver": "liblinear",
         "max_iter": 3000,
         "random_state": 2024,
-        "embedding_weight": 0.0,
-        "embedding_C": 50.0,
     }
     SOLVERS = ("liblinear", "lbfgs")
 
@@ -199,8 +190,6 @@ class QuestionModel:
         classes: Optional[List[str]] = None,
         coefficients: Optional[np.ndarray] = None,
         intercepts: Optional[np.ndarray] = None,
-        embedding_coefficients: Optional[np.ndarray] = None,
-        embedding_intercepts: Optional[np.ndarray] = None,
     ) -> None:
         """A model, trained when the fitted parts are given."""
         self.config = {**self.DEFAULTS, **(config or {})}
@@ -208,13 +197,6 @@ class QuestionModel:
         self.classes = classes or []
         self.coefficients = coefficients
         self.intercepts = intercepts
-        self.embedding_coefficients = embedding_coefficients
-        self.embedding_intercepts = embedding_intercepts
-
-    @property
-    def embedding_weight(self) -> float:
-        """The embedding model's share of the probabilities (0: n-grams only)."""
-        return float(self.config.get("embedding_weight", 0.0))
 
     @property
     def trained(self) -> bool:
@@ -239,16 +221,12 @@ class QuestionModel:
             multi_class="ovr" if solver == "liblinear" else "multinomial",
         ).fit(matrix, list(labels))
         self.classes = [str(c) for c in model.classes_]
-        self.coefficients, self.intercepts = _two_sided(model, len(self.classes))
-        if self.embedding_weight > 0:
-            embedded = LogisticRegression(
-                C=float(self.config["embedding_C"]),
-                max_iter=int(self.config["max_iter"]),
-                random_state=self.config["random_state"],
-                solver=solver,
-                multi_class="ovr" if solver == "liblinear" else "multinomial",
-            ).fit(get_encoder().encode(texts), list(labels))
-            self.embedding_coefficients, self.embedding_intercepts = _two_sided(embedded, len(self.classes))
+        self.coefficients = np.asarray(model.coef_, dtype=np.float64)
+        self.intercepts = np.asarray(model.intercept_, dtype=np.float64)
+        if len(self.classes) == 2 and self.coefficients.shape[0] == 1:
+            # Two classes: one model for the second; the first's score is its negative.
+            self.coefficients = np.vstack([-self.coefficients, self.coefficients])
+            self.intercepts = np.concatenate([-self.intercepts, self.intercepts])
         return self
 
     def _fitted(self) -> Tuple[List[Any], np.ndarray, np.ndarray]:
@@ -261,34 +239,23 @@ class QuestionModel:
         vectorizers, _, _ = self._fitted()
         return hstack([v.transform(texts) for v in vectorizers], format="csr")
 
-    def _normalised(self, scores: np.ndarray) -> np.ndarray:
-        """Scores as probabilities that sum to 1.
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        """Probabilities, one row per masked text, columns in ``classes`` order.
 
         One-vs-rest: each class's yes-probability, normalised over the classes (as
-        scikit-learn does); multinomial: softmax.
+        scikit-learn does); multinomial: softmax. A text with no known n-gram gets
+        all its weight on ``other``.
         """
+        features = self._features(texts)
+        _, coefficients, intercepts = self._fitted()
+        scores = linear.scores(features, coefficients, intercepts)
         # A model saved before the solver was a setting is multinomial.
         if self.config.get("solver", "lbfgs") == "liblinear":
             result = 1.0 / (1.0 + np.exp(-scores))
         else:
-            scores = scores - scores.max(axis=1, keepdims=True)
+            scores -= scores.max(axis=1, keepdims=True)
             result = np.exp(scores)
-        return result / result.sum(axis=1, keepdims=True)
-
-    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
-        """Probabilities, one row per masked text, columns in ``classes`` order.
-
-        The n-gram model's, averaged with the embedding model's when there is one.
-        A text with no known n-gram gets all its weight on ``other``.
-        """
-        features = self._features(texts)
-        _, coefficients, intercepts = self._fitted()
-        result = self._normalised(linear.scores(features, coefficients, intercepts))
-        weight = self.embedding_weight
-        if weight > 0 and self.embedding_coefficients is not None and self.embedding_intercepts is not None:
-            embedded = get_encoder().encode(texts).astype(np.float64)
-            scores = embedded @ linear.transposed(self.embedding_coefficients) + self.embedding_intercepts
-            result = (1.0 - weight) * result + weight * self._normalised(scores)
+        result = result / result.sum(axis=1, keepdims=True)
         empty = features.getnnz(axis=1) == 0
         if empty.any() and OTHER in self.classes:
             result[empty] = 0.0
@@ -312,11 +279,6 @@ class QuestionModel:
         }
         arrays = {f"idf_{i}": v.idf_ for i, v in enumerate(vectorizers)}
         arrays.update(coefficients=coefficients, intercepts=intercepts)
-        if self.embedding_coefficients is not None and self.embedding_intercepts is not None:
-            arrays.update(
-                embedding_coefficients=self.embedding_coefficients,
-                embedding_intercepts=self.embedding_intercepts,
-            )
         return json.dumps(settings), arrays
 
     @classmethod
@@ -326,34 +288,9 @@ class QuestionModel:
         vectorizers = _vectorizers(settings["config"], settings["vocabularies"])
         for index, vectorizer in enumerate(vectorizers):
             vectorizer.idf_ = arrays[f"idf_{index}"]
-        model = cls(
-            settings["config"],
-            vectorizers,
-            settings["classes"],
-            arrays["coefficients"],
-            arrays["intercepts"],
-            arrays.get("embedding_coefficients"),
-            arrays.get("embedding_intercepts"),
+        return cls(
+            settings["config"], vectorizers, settings["classes"], arrays["coefficients"], arrays["intercepts"]
         )
-        if model.embedding_weight > 0:
-            if model.embedding_coefficients is None:
-                raise ValueError("QuestionModel: embedding_weight is set but no embedding model was saved")
-            get_encoder()  # loaded now, not in the first patient's message
-        return model
-
-
-def _two_sided(model: Any, classes: int) -> Tuple[np.ndarray, np.ndarray]:
-    """A fitted model's coefficients and intercepts, one row per class.
-
-    With two classes scikit-learn fits one model, for the second; the first's score
-    is its negative.
-    """
-    coefficients = np.asarray(model.coef_, dtype=np.float64)
-    intercepts = np.asarray(model.intercept_, dtype=np.float64)
-    if classes == 2 and coefficients.shape[0] == 1:
-        coefficients = np.vstack([-coefficients, coefficients])
-        intercepts = np.concatenate([-intercepts, intercepts])
-    return coefficients, intercepts
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)

